@@ -1,0 +1,153 @@
+"""The Keras network behind :class:`skcrater.CraterCNNClassifier`.
+
+Keras and TensorFlow are imported inside the functions that need them, so that
+importing this module (and so ``skcrater``) stays cheap: the geometry checks
+run before anything heavy is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+
+import numpy as np
+
+__all__ = ["check_geometry", "build_network", "seeded"]
+
+
+def _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding):
+    """Yield the (h, w) after every conv and pooling stage."""
+    h, w = image_shape
+    for pool in pool_sizes[: len(conv_filters)]:
+        if padding == "valid":
+            h, w = h - kernel_size + 1, w - kernel_size + 1
+        yield "convolution", h, w
+        h, w = h // pool, w // pool
+        yield "pooling", h, w
+
+
+def check_geometry(image_shape, *, conv_filters, kernel_size, pool_sizes, padding="valid"):
+    """Raise ``ValueError`` if the network cannot run on images of this shape.
+
+    Returns the (h, w) of the last feature map.
+    """
+    if len(pool_sizes) != len(conv_filters):
+        raise ValueError(
+            f"pool_sizes has {len(pool_sizes)} entries but conv_filters has "
+            f"{len(conv_filters)}: give one pooling size per convolution block."
+        )
+    h, w = image_shape
+    for stage, h, w in _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding):
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"Images of {image_shape[0]}x{image_shape[1]} pixels are too small for this "
+                f"network: the feature map vanishes at a {stage} layer "
+                f"(conv_filters={tuple(conv_filters)}, kernel_size={kernel_size}, "
+                f"pool_sizes={tuple(pool_sizes)}). Use larger images, fewer blocks or "
+                "smaller pooling."
+            )
+    return h, w
+
+
+def build_network(
+    *,
+    image_shape,
+    conv_filters=(16, 32),
+    kernel_size=3,
+    pool_sizes=(3, 2),
+    dense_units=(8,),
+    dropout=0.5,
+    batch_norm=False,
+    padding="valid",
+    learning_rate=3e-4,
+):
+    """Build and compile the CNN for binary classification.
+
+    The default is the published crater recipe: Conv2D(16, 3x3, relu) ->
+    MaxPool(3) -> Conv2D(32, 3x3, relu) -> MaxPool(2) -> Flatten -> Dense(8,
+    relu) -> Dropout(0.5) -> Dense(1, sigmoid), Adam, binary cross-entropy.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(h, w)`` of the (single-channel) input tiles.
+    conv_filters : sequence of int
+        Filters of each convolution block.
+    kernel_size : int
+        Side of the square convolution kernels.
+    pool_sizes : sequence of int
+        Max-pooling size after each convolution block.
+    dense_units : sequence of int
+        Units of each hidden dense layer, each followed by dropout.
+    dropout : float
+        Dropout rate after each hidden dense layer.
+    batch_norm : bool
+        Insert batch normalisation after every convolution.
+    padding : {"valid", "same"}
+        Padding of the convolutions.
+    learning_rate : float
+        Adam's learning rate.
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled, with one sigmoid output giving p(class 1).
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(*image_shape, 1), name="tiles")
+    x = inputs
+    for filters, pool in zip(conv_filters, pool_sizes, strict=True):
+        x = layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm)(x)
+        if batch_norm:
+            x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(pool)(x)
+    x = layers.Flatten()(x)
+    for units in dense_units:
+        x = layers.Dense(units, activation="relu")(x)
+        if dropout:
+            x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="p_crater")(x)
+    model = keras.Model(inputs, outputs, name="crater_cnn")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Seed Python, NumPy, TensorFlow and Keras and make TF ops deterministic.
+
+    Everything is restored on exit, so that fitting one estimator with a
+    ``random_state`` does not change the global random state of the caller.
+    With ``seed=None`` nothing is touched.
+    """
+    if seed is None:
+        yield
+        return
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    env = os.environ.get("TF_DETERMINISTIC_OPS")
+    was_deterministic = tf_config.is_op_determinism_enabled()
+    try:
+        keras.utils.set_random_seed(int(seed))
+        tf.config.experimental.enable_op_determinism()
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        if env is None:
+            os.environ.pop("TF_DETERMINISTIC_OPS", None)
+        else:
+            os.environ["TF_DETERMINISTIC_OPS"] = env
+        if not was_deterministic:
+            tf_config.disable_op_determinism()

@@ -1,0 +1,439 @@
+"""CraterCNNClassifier: a small Keras CNN as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+import functools
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+
+from ._images import PREPROCESSING_MODES, check_images, infer_input_scale, scale_images
+from ._network import check_geometry
+
+__all__ = ["CraterCNNClassifier"]
+
+_NAME = "CraterCNNClassifier"
+
+
+class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
+    """Convolutional network classifier for small grayscale image tiles.
+
+    A scikit-learn classifier around a Keras network trained through
+    `scikeras <https://adriangb.com/scikeras/>`_. The default network and
+    learning rate are the published crater recipe: Conv2D(16, 3x3, relu) ->
+    MaxPool(3) -> Conv2D(32, 3x3, relu) -> MaxPool(2) -> Flatten -> Dense(8,
+    relu) -> Dropout(0.5) -> Dense(1, sigmoid), Adam at 3e-4, binary
+    cross-entropy, and the weights of the epoch with the lowest validation
+    loss are kept.
+
+    TensorFlow is imported on the first ``fit``, not when skcrater is.
+
+    Parameters
+    ----------
+    conv_filters : tuple of int, default=(16, 32)
+        Filters of each convolution block (its length is the depth).
+    kernel_size : int, default=3
+        Side of the square convolution kernels.
+    pool_sizes : tuple of int, default=(3, 2)
+        Max-pooling size after each convolution block; one per block.
+    dense_units : tuple of int, default=(8,)
+        Units of each hidden dense layer; ``()`` for none.
+    dropout : float, default=0.5
+        Dropout rate after each hidden dense layer.
+    batch_norm : bool, default=False
+        Batch normalisation after every convolution.
+    padding : {"valid", "same"}, default="valid"
+        Padding of the convolutions.
+    preprocessing : {"scale", "standardize"}, default="scale"
+        ``"scale"`` maps grey levels to [0, 1] (0..255 integers or floats
+        outside [0, 1] are divided by 255, floats in [0, 1] are kept; the
+        choice is made in ``fit`` and reused in ``predict``).
+        ``"standardize"`` gives each tile zero mean and unit variance, which
+        makes the model blind to exposure and contrast.
+    learning_rate : float, default=3e-4
+        Adam's learning rate.
+    epochs : int, default=75
+        Maximum number of training epochs.
+    batch_size : int, default=32
+        Mini-batch size.
+    validation_fraction : float, default=0.2
+        Fraction of the training tiles held out (stratified) to choose the
+        best epoch: the weights with the lowest validation loss are restored
+        after training. ``0`` trains on every tile and keeps the last epoch.
+    patience : int or None, default=None
+        Stop when the validation loss has not improved for this many epochs.
+        None trains all ``epochs``. Needs ``validation_fraction > 0``.
+    threshold : float, default=0.5
+        Decision threshold on the probability of ``classes_[1]`` used by
+        :meth:`predict`; :meth:`predict_proba` does not depend on it.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn.
+    warm_start : bool, default=False
+        When True and the estimator is already fitted, ``fit`` goes on
+        training the current network instead of starting afresh.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split, the weight initialisation, dropout and
+        shuffling, and makes TensorFlow's ops deterministic during ``fit``:
+        the same seed gives the same ``predict_proba`` on the same machine.
+    verbose : int, default=0
+        Keras' training output: 0 silent, 1 progress bar, 2 one line per
+        epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two class labels; ``classes_[1]`` is the positive class.
+    n_features_in_ : int
+        Pixels per image (``h * w``).
+    image_shape_ : tuple of int
+        ``(h, w)`` of the training images; ``predict`` requires the same.
+    input_scale_ : float
+        Grey value mapped to 1 by ``preprocessing="scale"``.
+    keras_classifier_ : scikeras.wrappers.KerasClassifier
+        The fitted scikeras estimator that holds the network.
+    history_ : dict of str to list of float
+        Per-epoch training record (``loss``, ``accuracy`` and, with a
+        validation split, ``val_loss``, ``val_accuracy``).
+    best_epoch_ : int
+        The (1-based) epoch whose weights were kept.
+    n_epochs_ : int
+        Epochs run in the last ``fit`` (fewer than ``epochs`` after an early
+        stop).
+
+    See Also
+    --------
+    skcrater.SelfTrainingWrapper : Pseudo-labels unlabelled tiles with it.
+
+    Examples
+    --------
+    >>> from skcrater import CraterCNNClassifier
+    >>> from skcrater.datasets import make_craters
+    >>> X, y = make_craters(n_samples=60, image_size=16, random_state=0)
+    >>> clf = CraterCNNClassifier(conv_filters=(4,), pool_sizes=(2,), epochs=2,
+    ...                           random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    >>> clf.image_shape_
+    (16, 16)
+    """
+
+    _parameter_constraints: dict = {
+        "conv_filters": ["array-like"],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "pool_sizes": ["array-like"],
+        "dense_units": ["array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "padding": [StrOptions({"valid", "same"})],
+        "preprocessing": [StrOptions(set(PREPROCESSING_MODES))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        conv_filters=(16, 32),
+        kernel_size=3,
+        pool_sizes=(3, 2),
+        dense_units=(8,),
+        dropout=0.5,
+        batch_norm=False,
+        padding="valid",
+        preprocessing="scale",
+        learning_rate=3e-4,
+        epochs=75,
+        batch_size=32,
+        validation_fraction=0.2,
+        patience=None,
+        threshold=0.5,
+        class_weight=None,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.conv_filters = conv_filters
+        self.kernel_size = kernel_size
+        self.pool_sizes = pool_sizes
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.padding = padding
+        self.preprocessing = preprocessing
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.threshold = threshold
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        validation_candidates=None,
+        validation_data=None,
+        callbacks=None,
+    ):
+        """Train the network on labelled tiles.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, side*side), (n_samples, h, w) or (n_samples, h, w, 1)
+            Grayscale tiles (uint8 0..255 or float).
+        y : array-like of shape (n_samples,)
+            Labels, exactly two distinct values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-tile weights in the loss (multiplied by ``class_weight``).
+        validation_candidates : array-like of bool of shape (n_samples,), default=None
+            Tiles from which the validation split may be drawn (default:
+            all). :class:`~skcrater.SelfTrainingWrapper` passes its
+            human-labelled tiles here, so that the best epoch is never chosen
+            on pseudo-labels. Tiles that are not candidates are always
+            trained on.
+        validation_data : tuple (X_val, y_val), default=None
+            A fixed validation set used instead of the internal split.
+        callbacks : list of keras.callbacks.Callback, default=None
+            Extra Keras callbacks for this fit (e.g. Optuna pruning).
+
+        Returns
+        -------
+        self : CraterCNNClassifier
+            The fitted estimator.
+        """
+        images, y01, weights, classes = self._validate_training_data(X, y, sample_weight)
+        train, val = self._split_validation(y01, validation_candidates, validation_data)
+        x = self._scale(images)
+        if validation_data is not None:
+            val_data = self._validation_arrays(validation_data, classes)
+        elif val is not None:
+            val_data = (x[val], y01[val])
+        else:
+            val_data = None
+        self._train(x[train], y01[train], weights[train], val_data, callbacks)
+        return self
+
+    def _validate_training_data(self, X, y, sample_weight):
+        conv = tuple(int(f) for f in self.conv_filters)
+        pools = tuple(int(p) for p in self.pool_sizes)
+        if not conv or min(conv) < 1 or min(pools, default=1) < 1:
+            raise ValueError(
+                "conv_filters and pool_sizes must be non-empty sequences of positive ints, got "
+                f"conv_filters={self.conv_filters!r}, pool_sizes={self.pool_sizes!r}."
+            )
+        reuse = self.warm_start and hasattr(self, "keras_classifier_")
+        images, image_shape = check_images(
+            X, image_shape=self.image_shape_ if reuse else None, estimator_name=_NAME
+        )
+        check_geometry(
+            image_shape,
+            conv_filters=conv,
+            kernel_size=self.kernel_size,
+            pool_sizes=pools,
+            padding=self.padding,
+        )
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(images, y)
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if classes.size != 2:
+            raise ValueError(
+                f"{_NAME} is a binary classifier: y must hold exactly two classes, got "
+                f"{classes.size} class(es): {classes.tolist()[:10]}."
+            )
+        if reuse and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start fit got classes {classes.tolist()}, but the estimator was fitted on "
+                f"{self.classes_.tolist()}."
+            )
+        y01 = (y == classes[1]).astype(np.float32)
+        weights = _check_sample_weight(sample_weight, images, dtype=np.float32)
+        if self.class_weight is not None:
+            weights = weights * compute_sample_weight(self.class_weight, y)
+        if not reuse:
+            self.input_scale_ = infer_input_scale(images)
+        self.classes_ = classes
+        self.image_shape_ = image_shape
+        self.n_features_in_ = image_shape[0] * image_shape[1]
+        return images, y01, weights.astype(np.float32), classes
+
+    def _split_validation(self, y01, candidates, validation_data):
+        """Return (train indices, validation indices or None)."""
+        n = y01.shape[0]
+        everything = np.arange(n)
+        if validation_data is not None or self.validation_fraction == 0:
+            return everything, None
+        pool = everything
+        if candidates is not None:
+            candidates = column_or_1d(candidates).astype(bool)
+            check_consistent_length(y01, candidates)
+            pool = everything[candidates]
+        n_val = int(np.floor(self.validation_fraction * pool.size))
+        if n_val < 1 or pool.size - n_val < 1:
+            return everything, None
+        counts = np.bincount(y01[pool].astype(int), minlength=2)
+        stratify = y01[pool] if counts.min() >= 2 and n_val >= 2 else None
+        rng = check_random_state(self.random_state)
+        _, val = train_test_split(
+            pool, test_size=n_val, stratify=stratify, random_state=rng.randint(2**31 - 1)
+        )
+        train = np.setdiff1d(everything, val, assume_unique=True)
+        return train, np.sort(val)
+
+    def _validation_arrays(self, validation_data, classes):
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError) as exc:
+            raise ValueError("validation_data must be a tuple (X_val, y_val).") from exc
+        images, _ = check_images(X_val, image_shape=self.image_shape_, estimator_name=_NAME)
+        y_val = column_or_1d(y_val)
+        check_consistent_length(images, y_val)
+        unknown = np.setdiff1d(np.unique(y_val), classes)
+        if unknown.size:
+            raise ValueError(f"validation_data has labels not seen in y: {unknown.tolist()}.")
+        return self._scale(images), (y_val == classes[1]).astype(np.float32)
+
+    def _seed(self):
+        if self.random_state is None:
+            return None
+        return int(check_random_state(self.random_state).randint(2**31 - 1))
+
+    def _train(self, x, y01, weights, val_data, callbacks):
+        from scikeras.wrappers import KerasClassifier
+
+        from ._network import build_network, seeded
+
+        seed = self._seed()
+        stopper = _best_epoch_callback(self.epochs if self.patience is None else self.patience)
+        extra = list(callbacks or [])
+        with seeded(seed):
+            if not (self.warm_start and hasattr(self, "keras_classifier_")):
+                self.keras_classifier_ = KerasClassifier(
+                    model=functools.partial(
+                        build_network,
+                        image_shape=self.image_shape_,
+                        conv_filters=tuple(int(f) for f in self.conv_filters),
+                        kernel_size=int(self.kernel_size),
+                        pool_sizes=tuple(int(p) for p in self.pool_sizes),
+                        dense_units=tuple(int(u) for u in self.dense_units),
+                        dropout=float(self.dropout),
+                        batch_norm=bool(self.batch_norm),
+                        padding=self.padding,
+                        learning_rate=float(self.learning_rate),
+                    ),
+                    warm_start=True,
+                )
+            self.keras_classifier_.set_params(
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                verbose=self.verbose,
+                callbacks=([stopper] if val_data is not None else []) + extra,
+            )
+            self.keras_classifier_.fit(
+                x, y01, sample_weight=weights, validation_data=val_data, shuffle=True
+            )
+        self.history_ = {k: [float(v) for v in vals] for k, vals in self.keras_classifier_.history_.items()}
+        self.n_epochs_ = len(self.history_["loss"])
+        self.best_epoch_ = stopper.best_epoch + 1 if val_data is not None else self.n_epochs_
+
+    # -------------------------------------------------------------- predict
+    @property
+    def model_(self):
+        """The fitted ``keras.Model`` (read-only view of ``keras_classifier_.model_``)."""
+        check_is_fitted(self, "keras_classifier_")
+        return self.keras_classifier_.model_
+
+    def _scale(self, images):
+        return scale_images(images, preprocessing=self.preprocessing, input_scale=self.input_scale_)
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, side*side), (n_samples, h, w) or (n_samples, h, w, 1)
+            Tiles of the training image shape.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self, "keras_classifier_")
+        images, _ = check_images(X, image_shape=self.image_shape_, estimator_name=_NAME)
+        x = self._scale(images)
+        p1 = self.model_.predict(x, batch_size=max(256, self.batch_size), verbose=0)
+        p1 = np.asarray(p1, dtype=np.float64).reshape(-1)
+        return np.column_stack([1.0 - p1, p1])
+
+    def decision_function(self, X):
+        """Probability of ``classes_[1]`` (the score ``threshold`` applies to).
+
+        Parameters
+        ----------
+        X : array-like
+            Tiles, as in :meth:`predict_proba`.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        return self.predict_proba(X)[:, 1]
+
+    def predict(self, X):
+        """Predict labels: ``classes_[1]`` where its probability >= ``threshold``.
+
+        Parameters
+        ----------
+        X : array-like
+            Tiles, as in :meth:`predict_proba`.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[(self.decision_function(X) >= self.threshold).astype(int)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.poor_score = True
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def _best_epoch_callback(patience):
+    import keras
+
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
