@@ -8,13 +8,14 @@ a flat row of ``side * side`` pixels (the course format), as ``(h, w)`` or as
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from sklearn.utils.validation import check_array
 
 __all__ = [
     "check_images",
+    "check_pixels",
+    "to_images",
     "infer_input_scale",
     "scale_images",
     "standardize_tiles",
@@ -54,7 +55,13 @@ def check_images(X, *, image_shape=None, estimator_name="estimator", ensure_min_
     image_shape : tuple of int
         ``(h, w)``.
     """
-    if hasattr(X, "dtype") and X.dtype.kind in "OSUV" or _is_text(X):
+    X = check_pixels(X, estimator_name=estimator_name, ensure_min_samples=ensure_min_samples)
+    return to_images(X, image_shape=image_shape, estimator_name=estimator_name)
+
+
+def check_pixels(X, *, estimator_name="estimator", ensure_min_samples=1):
+    """Check that ``X`` is a non-empty, finite, numeric array of any dimension >= 2."""
+    if getattr(X, "dtype", None) is not None and X.dtype.kind in "SUV" or _is_text(X):
         raise TypeError(
             f"{estimator_name} expects numeric image data; got data of dtype "
             f"{getattr(np.asarray(X), 'dtype', type(X))}."
@@ -69,8 +76,11 @@ def check_images(X, *, image_shape=None, estimator_name="estimator", ensure_min_
         input_name="X",
         estimator=estimator_name,
     )
-    if X.dtype == np.bool_:
-        X = X.astype(np.uint8)
+    return X.astype(np.uint8) if X.dtype == np.bool_ else X
+
+
+def to_images(X, *, image_shape=None, estimator_name="estimator"):
+    """Reshape a checked array to ``(n, h, w, 1)``; see :func:`check_images`."""
     images = _to_nhwc(X, image_shape, estimator_name)
     found = images.shape[1:3]
     if image_shape is not None and tuple(found) != tuple(image_shape):
@@ -99,8 +109,8 @@ def _to_nhwc(X, image_shape, estimator_name):
             expected = int(np.prod(image_shape))
             if n_features != expected:
                 raise ValueError(
-                    f"X has {n_features} features, but {estimator_name} was fitted on images of "
-                    f"{_describe(image_shape)} pixels ({expected} features)."
+                    f"X has {n_features} features, but {estimator_name} is expecting {expected} "
+                    f"features as input (images of {_describe(image_shape)} pixels)."
                 )
             return X.reshape(-1, *image_shape, 1)
         side = math.isqrt(n_features)
@@ -172,13 +182,4 @@ def scale_images(images, *, preprocessing="scale", input_scale=255.0):
         return standardize_tiles(images)
     if preprocessing == "scale":
         return np.asarray(images, dtype=np.float32) / np.float32(input_scale)
-    raise ValueError(
-        f"preprocessing must be one of {PREPROCESSING_MODES}, got {preprocessing!r}."
-    )
-
-
-def check_threshold(value, name="threshold"):
-    """Return ``value`` if it is a real number in [0, 1], else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a real number in [0, 1], got {value!r}.")
-    return float(value)
+    raise ValueError(f"preprocessing must be one of {PREPROCESSING_MODES}, got {preprocessing!r}.")

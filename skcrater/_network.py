@@ -135,7 +135,8 @@ def seeded(seed):
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config
 
-    py_state, np_state = random.getstate(), np.random.get_state()
+    # keras.utils.set_random_seed reseeds the legacy global NumPy state; put it back after.
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
     env = os.environ.get("TF_DETERMINISTIC_OPS")
     was_deterministic = tf_config.is_op_determinism_enabled()
     try:
@@ -144,7 +145,7 @@ def seeded(seed):
         yield
     finally:
         random.setstate(py_state)
-        np.random.set_state(np_state)
+        np.random.set_state(np_state)  # noqa: NPY002
         if env is None:
             os.environ.pop("TF_DETERMINISTIC_OPS", None)
         else:

@@ -18,7 +18,14 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ._images import PREPROCESSING_MODES, check_images, infer_input_scale, scale_images
+from ._images import (
+    PREPROCESSING_MODES,
+    check_images,
+    check_pixels,
+    infer_input_scale,
+    scale_images,
+    to_images,
+)
 from ._network import check_geometry
 
 __all__ = ["CraterCNNClassifier"]
@@ -249,8 +256,20 @@ class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
                 f"conv_filters={self.conv_filters!r}, pool_sizes={self.pool_sizes!r}."
             )
         reuse = self.warm_start and hasattr(self, "keras_classifier_")
-        images, image_shape = check_images(
-            X, image_shape=self.image_shape_ if reuse else None, estimator_name=_NAME
+        if y is None:
+            raise ValueError(f"{_NAME} requires y to be passed, but the target y is None.")
+        pixels = check_pixels(X, estimator_name=_NAME)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if classes.size != 2:
+            raise ValueError(
+                f"Only binary classification is supported by {_NAME}: y must hold exactly two "
+                f"classes, got {classes.size} class(es): {classes.tolist()[:10]}."
+            )
+        check_consistent_length(pixels, y)
+        images, image_shape = to_images(
+            pixels, image_shape=self.image_shape_ if reuse else None, estimator_name=_NAME
         )
         check_geometry(
             image_shape,
@@ -259,24 +278,19 @@ class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
             pool_sizes=pools,
             padding=self.padding,
         )
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(images, y)
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if classes.size != 2:
-            raise ValueError(
-                f"{_NAME} is a binary classifier: y must hold exactly two classes, got "
-                f"{classes.size} class(es): {classes.tolist()[:10]}."
-            )
         if reuse and not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start fit got classes {classes.tolist()}, but the estimator was fitted on "
                 f"{self.classes_.tolist()}."
             )
         y01 = (y == classes[1]).astype(np.float32)
-        weights = _check_sample_weight(sample_weight, images, dtype=np.float32)
+        weights = _check_sample_weight(
+            sample_weight, images, dtype=np.float32, ensure_non_negative=True
+        )
         if self.class_weight is not None:
             weights = weights * compute_sample_weight(self.class_weight, y)
+        if not weights.any():
+            raise ValueError("Sample weights must contain at least one non-zero weight.")
         if not reuse:
             self.input_scale_ = infer_input_scale(images)
         self.classes_ = classes
@@ -333,35 +347,40 @@ class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
         seed = self._seed()
         stopper = _best_epoch_callback(self.epochs if self.patience is None else self.patience)
         extra = list(callbacks or [])
+        if self.warm_start and hasattr(self, "keras_classifier_"):
+            # scikeras uses a Model instance as it is: training goes on from its weights.
+            model = self.keras_classifier_.model_
+        else:
+            model = functools.partial(build_network, **self._network_params())
+        # A new scikeras wrapper per fit: scikeras only reads its callbacks when it initialises.
+        self.keras_classifier_ = KerasClassifier(
+            model=model,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            verbose=self.verbose,
+            callbacks=([stopper] if val_data is not None else []) + extra,
+        )
         with seeded(seed):
-            if not (self.warm_start and hasattr(self, "keras_classifier_")):
-                self.keras_classifier_ = KerasClassifier(
-                    model=functools.partial(
-                        build_network,
-                        image_shape=self.image_shape_,
-                        conv_filters=tuple(int(f) for f in self.conv_filters),
-                        kernel_size=int(self.kernel_size),
-                        pool_sizes=tuple(int(p) for p in self.pool_sizes),
-                        dense_units=tuple(int(u) for u in self.dense_units),
-                        dropout=float(self.dropout),
-                        batch_norm=bool(self.batch_norm),
-                        padding=self.padding,
-                        learning_rate=float(self.learning_rate),
-                    ),
-                    warm_start=True,
-                )
-            self.keras_classifier_.set_params(
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                verbose=self.verbose,
-                callbacks=([stopper] if val_data is not None else []) + extra,
-            )
             self.keras_classifier_.fit(
                 x, y01, sample_weight=weights, validation_data=val_data, shuffle=True
             )
-        self.history_ = {k: [float(v) for v in vals] for k, vals in self.keras_classifier_.history_.items()}
+        history = self.keras_classifier_.history_
+        self.history_ = {key: [float(v) for v in values] for key, values in history.items()}
         self.n_epochs_ = len(self.history_["loss"])
         self.best_epoch_ = stopper.best_epoch + 1 if val_data is not None else self.n_epochs_
+
+    def _network_params(self):
+        return dict(
+            image_shape=self.image_shape_,
+            conv_filters=tuple(int(f) for f in self.conv_filters),
+            kernel_size=int(self.kernel_size),
+            pool_sizes=tuple(int(p) for p in self.pool_sizes),
+            dense_units=tuple(int(u) for u in self.dense_units),
+            dropout=float(self.dropout),
+            batch_norm=bool(self.batch_norm),
+            padding=self.padding,
+            learning_rate=float(self.learning_rate),
+        )
 
     # -------------------------------------------------------------- predict
     @property
@@ -419,7 +438,8 @@ class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[(self.decision_function(X) >= self.threshold).astype(int)]
+        scores = self.decision_function(X)
+        return self.classes_[(scores >= self.threshold).astype(int)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

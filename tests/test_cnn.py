@@ -1,0 +1,369 @@
+"""Tests of CraterCNNClassifier: scikit-learn semantics, inputs, errors, reproducibility."""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import TINY_CNN, make_blob_images
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skcrater import CraterCNNClassifier
+
+# scikit-learn's generic checks feed 2-D tabular data with 2, 3, 5, 10, 20 or 30
+# features. Such rows are not square images, which CraterCNNClassifier rejects by
+# design; the behaviours these checks cover are tested on images further below.
+_NOT_IMAGES = "the check feeds tabular rows whose feature count is not a square image"
+EXPECTED_FAILED_CHECKS = {
+    name: _NOT_IMAGES
+    for name in [
+        "check_all_zero_sample_weights_error",
+        "check_class_weight_classifiers",
+        "check_classifier_data_not_an_array",
+        "check_classifiers_classes",
+        "check_classifiers_one_label_sample_weights",
+        "check_classifiers_train",
+        "check_decision_proba_consistency",
+        "check_dict_unchanged",
+        "check_dont_overwrite_parameters",
+        "check_dtype_object",
+        "check_estimators_dtypes",
+        "check_estimators_fit_returns_self",
+        "check_estimators_nan_inf",
+        "check_estimators_overwrite_params",
+        "check_estimators_pickle",
+        "check_f_contiguous_array_estimator",
+        "check_fit2d_predict1d",
+        "check_fit_check_is_fitted",
+        "check_fit_idempotent",
+        "check_fit_score_takes_y",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_n_features_in",
+        "check_pipeline_consistency",
+        "check_readonly_memmap_input",
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_sample_weights_list",
+        "check_sample_weights_not_an_array",
+        "check_sample_weights_not_overwritten",
+        "check_sample_weights_shape",
+        "check_supervised_y_2d",
+    ]
+}
+
+
+def tiny(**overrides):
+    return CraterCNNClassifier(**{**TINY_CNN, "random_state": 0, **overrides})
+
+
+@parametrize_with_checks(
+    # "same" padding and no pooling keep even 1x1 and 2x2 "images" valid.
+    [tiny(padding="same", pool_sizes=(1,))],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = make_blob_images(n=48)
+    return tiny().fit(X, y), X, y
+
+
+def test_import_does_not_load_tensorflow():
+    code = (
+        "import sys, skcrater\n"
+        "from skcrater import CraterCNNClassifier\n"
+        "CraterCNNClassifier(epochs=3).get_params()\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+        "assert 'keras' not in sys.modules, 'keras imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fit_predict_shapes_and_attributes(fitted):
+    clf, X, y = fitted
+    proba = clf.predict_proba(X)
+    assert proba.shape == (48, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(np.unique(clf.predict(X))) <= {0, 1}
+    assert clf.image_shape_ == (16, 16)
+    assert clf.n_features_in_ == 256
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    assert is_classifier(clf)
+    assert clf.model_.count_params() > 0
+
+
+def test_history_and_best_epoch_follow_validation_loss():
+    X, y = make_blob_images(n=48)
+    clf = tiny(epochs=4).fit(X, y)
+    assert set(clf.history_) >= {"loss", "val_loss"}
+    assert clf.n_epochs_ == 4 == len(clf.history_["loss"])
+    assert clf.best_epoch_ == int(np.argmin(clf.history_["val_loss"])) + 1
+
+
+def test_no_validation_keeps_last_epoch():
+    X, y = make_blob_images(n=32)
+    clf = tiny(epochs=3, validation_fraction=0.0).fit(X, y)
+    assert "val_loss" not in clf.history_
+    assert clf.best_epoch_ == clf.n_epochs_ == 3
+
+
+def test_patience_stops_early():
+    X, y = make_blob_images(n=48)
+    # A huge learning rate makes the validation loss jump about, so it soon stops improving.
+    clf = tiny(epochs=30, patience=2, learning_rate=5.0).fit(X, y)
+    assert clf.n_epochs_ < 30
+    assert clf.n_epochs_ - clf.best_epoch_ == 2
+
+
+def test_input_layouts_and_dtypes_agree(fitted):
+    clf, X, _ = fitted
+    expected = clf.predict_proba(X)
+    images = X.reshape(-1, 16, 16)
+    for variant in (images, images[..., None], images.tolist()):
+        np.testing.assert_allclose(clf.predict_proba(variant), expected, rtol=1e-6)
+    # the same grey levels as floats 0..255 are scaled like the uint8 tiles
+    np.testing.assert_allclose(clf.predict_proba(X.astype(np.float64)), expected, rtol=1e-5)
+
+
+def test_float_unit_range_inputs_are_scaled_consistently():
+    X, y = make_blob_images(n=40)
+    a = tiny().fit(X, y).predict_proba(X)
+    b = tiny().fit(X / 255.0, y).predict_proba(X / 255.0)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_same_random_state_gives_identical_probabilities():
+    X, y = make_blob_images(n=40)
+    p1 = tiny(random_state=3).fit(X, y).predict_proba(X)
+    p2 = tiny(random_state=3).fit(X, y).predict_proba(X)
+    p3 = tiny(random_state=4).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.allclose(p1, p3)
+
+
+def test_fit_does_not_change_global_random_state():
+    X, y = make_blob_images(n=32)
+    np.random.seed(123)  # noqa: NPY002
+    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    tiny().fit(X, y)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # noqa: NPY002
+
+
+def test_any_two_labels_and_threshold():
+    X, y = make_blob_images(n=40)
+    labels = np.where(y == 1, "crater", "plain")
+    clf = tiny().fit(X, labels)
+    np.testing.assert_array_equal(clf.classes_, ["crater", "plain"])
+    scores = clf.decision_function(X)
+    np.testing.assert_array_equal(clf.predict_proba(X)[:, 1], scores)
+    for threshold in (0.0, 0.3, 0.5, 0.9):
+        clf.set_params(threshold=threshold)
+        expected = np.where(scores >= threshold, "plain", "crater")
+        np.testing.assert_array_equal(clf.predict(X), expected)
+    assert set(clf.set_params(threshold=0.0).predict(X)) == {"plain"}
+
+
+def test_class_weight_changes_the_fit():
+    X, y = make_blob_images(n=40)
+    y[:8] = 0  # skew the classes
+    plain = tiny().fit(X, y).predict_proba(X)
+    balanced = tiny(class_weight="balanced").fit(X, y).predict_proba(X)
+    assert not np.allclose(plain, balanced)
+
+
+def test_warm_start_continues_the_same_network():
+    X, y = make_blob_images(n=32)
+    clf = tiny(warm_start=True).fit(X, y)
+    model, before = clf.model_, clf.predict_proba(X)
+    clf.fit(X, y)
+    assert clf.model_ is model
+    assert not np.allclose(before, clf.predict_proba(X))
+    cold = clf.set_params(warm_start=False).fit(X, y)
+    assert cold.model_ is not model
+
+
+def test_validation_candidates_limit_the_validation_split(monkeypatch):
+    X, y = make_blob_images(n=40)
+    seen = {}
+    original = CraterCNNClassifier._split_validation
+
+    def spy(self, y01, candidates, validation_data):
+        train, val = original(self, y01, candidates, validation_data)
+        seen["train"], seen["val"] = train, val
+        return train, val
+
+    monkeypatch.setattr(CraterCNNClassifier, "_split_validation", spy)
+    candidates = np.zeros(40, dtype=bool)
+    candidates[:20] = True
+    tiny(validation_fraction=0.5).fit(X, y, validation_candidates=candidates)
+    assert seen["val"].size == 10
+    assert candidates[seen["val"]].all()
+    assert np.union1d(seen["train"], seen["val"]).size == 40
+
+    tiny().fit(X, y, validation_candidates=np.zeros(40, dtype=bool))
+    assert seen["val"] is None
+
+
+def test_validation_data_and_callbacks():
+    import keras
+
+    X, y = make_blob_images(n=40)
+    epochs_seen = []
+    callback = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: epochs_seen.append((epoch, logs["val_loss"]))
+    )
+    clf = tiny(epochs=3).fit(X[:30], y[:30], validation_data=(X[30:], y[30:]), callbacks=[callback])
+    assert [e for e, _ in epochs_seen] == [0, 1, 2]
+    np.testing.assert_allclose([v for _, v in epochs_seen], clf.history_["val_loss"], rtol=1e-6)
+    with pytest.raises(ValueError, match="labels not seen"):
+        tiny().fit(X[:30], y[:30], validation_data=(X[30:], y[30:] + 5))
+    with pytest.raises(ValueError, match="expecting 256 features"):
+        tiny().fit(X[:30], y[:30], validation_data=(X[30:, :100], y[30:]))
+
+
+def test_predict_enforces_image_shape(fitted):
+    clf, X, _ = fitted
+    with pytest.raises(ValueError, match="expecting 256 features"):
+        clf.predict(X[:, :196])
+    with pytest.raises(ValueError, match="14x14 pixels, but CraterCNNClassifier was fitted on"):
+        clf.predict(np.zeros((2, 14, 14)))
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.zeros((10, 10)), "not a square image"),
+        (np.zeros((10, 5, 5, 3)), "single \\(grayscale\\) channel"),
+        (np.zeros((10, 4, 4, 1, 1)), "5 dimensions"),
+        (np.zeros((10, 4, 4)), "too small for this network"),
+        (np.zeros((0, 256)), "0 sample"),
+    ],
+)
+def test_bad_images_are_rejected(X, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(conv_filters=(4, 4), pool_sizes=(2, 2)).fit(X, np.arange(len(X)) % 2)
+
+
+def test_non_finite_and_non_numeric_inputs_are_rejected(blob_images):
+    X, y = blob_images
+    bad = X.astype(float)
+    bad[3, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tiny().fit(bad, y)
+    bad[3, 7] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        tiny().fit(bad, y)
+    with pytest.raises(TypeError, match="numeric image data"):
+        tiny().fit(X.astype(str), y)
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        (np.zeros(48), "exactly two classes, got 1"),
+        (np.arange(48) % 3, "Only binary classification"),
+        (np.linspace(0, 1, 48), "Unknown label type"),
+        (np.arange(47) % 2, "inconsistent numbers of samples"),
+        (None, "requires y"),
+    ],
+)
+def test_bad_labels_are_rejected(blob_images, y, match):
+    X, _ = blob_images
+    with pytest.raises(ValueError, match=match):
+        tiny().fit(X, y)
+
+
+def test_bad_parameters_are_rejected(blob_images):
+    X, y = blob_images
+    with pytest.raises(ValueError, match="threshold"):
+        tiny(threshold=1.5).fit(X, y)
+    with pytest.raises(ValueError, match="one pooling size per convolution"):
+        tiny(conv_filters=(4, 8), pool_sizes=(2,)).fit(X, y)
+    with pytest.raises(ValueError, match="learning_rate"):
+        tiny(learning_rate=0).fit(X, y)
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        tiny().fit(X, y, sample_weight=np.zeros(len(y)))
+
+
+def test_unfitted_estimator_raises_not_fitted(blob_images):
+    X, _ = blob_images
+    with pytest.raises(NotFittedError):
+        tiny().predict(X)
+    with pytest.raises(NotFittedError):
+        tiny().model_  # noqa: B018
+
+
+def test_fit_leaves_inputs_and_params_untouched(blob_images):
+    X, y = blob_images
+    X0, y0 = X.copy(), y.copy()
+    clf = tiny()
+    params = clf.get_params()
+    clf.fit(X, y)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    assert clf.get_params() == params
+
+
+def test_subset_and_order_invariance(fitted):
+    clf, X, _ = fitted
+    full = clf.predict_proba(X)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(clf.predict_proba(X[order]), full[order], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(clf.predict_proba(X[:5]), full[:5], rtol=1e-5, atol=1e-7)
+
+
+def test_clone_pickle_and_params(fitted):
+    clf, X, _ = fitted
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    assert restored.best_epoch_ == clf.best_epoch_
+    fresh = clone(clf)
+    assert not hasattr(fresh, "keras_classifier_")
+    assert fresh.get_params() == clf.get_params()
+    assert fresh.set_params(epochs=7).epochs == 7
+
+
+def test_integer_cv_is_stratified_and_cross_val_score_f1(blob_images):
+    X, y = blob_images
+    est = tiny(epochs=1)
+    assert isinstance(check_cv(3, y, classifier=is_classifier(est)), StratifiedKFold)
+    scores = cross_val_score(est, X, y, cv=3, scoring="f1")
+    assert scores.shape == (3,)
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_pipeline_with_preceding_transformer(blob_images):
+    X, y = blob_images
+    invert = FunctionTransformer(lambda Z: 255 - np.asarray(Z))
+    pipe = make_pipeline(invert, tiny())
+    pipe.fit(X, y)
+    direct = tiny().fit(255 - X, y)
+    np.testing.assert_allclose(pipe.predict_proba(X), direct.predict_proba(255 - X), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_grid_search_over_threshold_and_learning_rate(blob_images):
+    X, y = blob_images
+    grid = GridSearchCV(
+        tiny(epochs=1),
+        {"threshold": [0.3, 0.7], "learning_rate": [1e-3, 1e-2]},
+        cv=2,
+        scoring="f1",
+    ).fit(X, y)
+    assert set(grid.best_params_) == {"threshold", "learning_rate"}
+    assert grid.best_estimator_.threshold in (0.3, 0.7)
+
+
+def test_learns_separable_tiles():
+    X, y = make_blob_images(n=96, random_state=1)
+    clf = tiny(epochs=15, validation_fraction=0.0).fit(X[:64], y[:64])
+    assert clf.score(X[64:], y[64:]) >= 0.9
