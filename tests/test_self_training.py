@@ -1,0 +1,389 @@
+"""SelfTrainingWrapper: self-training for images and tabular data."""
+
+import numpy as np
+import pytest
+from conftest import TINY_CNN, make_blob_images
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.semi_supervised import SelfTrainingClassifier
+from sklearn.svm import SVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skcrater import CraterCNNClassifier, SelfTrainingWrapper
+
+
+@parametrize_with_checks(
+    [SelfTrainingWrapper(LogisticRegression(), max_iter=5)],
+    expected_failed_checks=lambda est: {
+        "check_non_transformer_estimators_n_iter": "n_iter_ is 0 without unlabelled samples.",
+        "check_classifiers_classes": (
+            "-1 marks unlabelled samples; scikit-learn exempts its semi-supervised "
+            "classifiers from this check by name."
+        ),
+    },
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture
+def semi_data():
+    """300 tabular samples, 2 classes, 80 labelled (the rest -1), and the true labels."""
+    X, y = make_classification(
+        n_samples=300, n_features=6, n_informative=3, weights=[0.6], flip_y=0.05, random_state=0
+    )
+    rng = np.random.default_rng(0)
+    y_semi = y.copy()
+    y_semi[rng.permutation(300)[80:]] = -1
+    return X, y_semi, y
+
+
+def _fitted_on_labelled(estimator, X, y_semi):
+    return clone(estimator).fit(X[y_semi != -1], y_semi[y_semi != -1])
+
+
+# ------------------------------------------------------------------ parity
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(threshold=0.75, max_iter=10),
+        dict(threshold=0.95, max_iter=1),
+        dict(threshold=0.6, max_iter=None),
+        dict(threshold=0.999, max_iter=None),
+        dict(criterion="k_best", k_best=25, max_iter=3),
+        dict(max_iter=0),
+    ],
+)
+def test_parity_with_scikit_learn(semi_data, settings):
+    X, y_semi, _ = semi_data
+    ours = SelfTrainingWrapper(LogisticRegression(), **settings).fit(X, y_semi)
+    peer = SelfTrainingClassifier(LogisticRegression(), **settings).fit(X, y_semi)
+    np.testing.assert_array_equal(ours.transduction_, peer.transduction_)
+    np.testing.assert_array_equal(ours.labeled_iter_, peer.labeled_iter_)
+    assert ours.n_iter_ == peer.n_iter_
+    assert ours.termination_condition_ == peer.termination_condition_
+    np.testing.assert_allclose(ours.predict_proba(X), peer.predict_proba(X))
+
+
+def test_termination_conditions_all_reached(semi_data):
+    X, y_semi, _ = semi_data
+    fit = lambda **kw: SelfTrainingWrapper(LogisticRegression(), **kw).fit(X, y_semi)  # noqa: E731
+    assert {
+        fit(threshold=0.5, max_iter=None).termination_condition_,
+        fit(threshold=0.75, max_iter=1).termination_condition_,
+        fit(threshold=1.0, max_iter=None).termination_condition_,
+    } == {"all_labeled", "max_iter", "no_change"}
+
+
+# -------------------------------------------------------- pseudo-labelling
+def test_per_class_threshold_labels_only_named_classes(semi_data):
+    X, y_semi, _ = semi_data
+    clf = SelfTrainingWrapper(LogisticRegression(), threshold={0: 0.75}, max_iter=1)
+    clf.fit(X, y_semi)
+    first = _fitted_on_labelled(LogisticRegression(), X, y_semi)
+    p0 = first.predict_proba(X)[:, 0]
+    unlabelled = y_semi == -1
+    expected = unlabelled & (p0 >= 0.75)
+    assert expected.sum() > 0
+    np.testing.assert_array_equal(clf.labeled_iter_ == 1, expected)
+    assert (clf.transduction_[expected] == 0).all()
+    assert (clf.transduction_[unlabelled & ~expected] == -1).all()
+    np.testing.assert_array_equal(clf.pseudo_label_counts_, [[expected.sum(), 0]])
+
+
+def test_per_class_threshold_differs_by_class(semi_data):
+    X, y_semi, _ = semi_data
+    clf = SelfTrainingWrapper(LogisticRegression(), threshold={0: 0.99, 1: 0.6}, max_iter=1)
+    clf.fit(X, y_semi)
+    proba = _fitted_on_labelled(LogisticRegression(), X, y_semi).predict_proba(X)
+    added = clf.labeled_iter_ == 1
+    best, conf = proba.argmax(axis=1), proba.max(axis=1)
+    expected = (y_semi == -1) & (conf >= np.where(best == 0, 0.99, 0.6))
+    np.testing.assert_array_equal(added, expected)
+    np.testing.assert_array_equal(clf.transduction_[added], best[added])
+
+
+def test_pseudo_label_counts_match_labeled_iter(semi_data):
+    X, y_semi, _ = semi_data
+    clf = SelfTrainingWrapper(LogisticRegression(), threshold=0.8, max_iter=4).fit(X, y_semi)
+    assert clf.pseudo_label_counts_.shape == (clf.n_iter_, 2)
+    for round_, counts in enumerate(clf.pseudo_label_counts_, start=1):
+        labels = clf.transduction_[clf.labeled_iter_ == round_]
+        np.testing.assert_array_equal(counts, [(labels == c).sum() for c in clf.classes_])
+
+
+@pytest.mark.parametrize("criterion", ["threshold", "k_best"])
+def test_max_per_class_keeps_most_confident(semi_data, criterion):
+    X, y_semi, _ = semi_data
+    clf = SelfTrainingWrapper(
+        LogisticRegression(),
+        threshold=0.6,
+        criterion=criterion,
+        k_best=200,
+        max_per_class=7,
+        max_iter=1,
+    ).fit(X, y_semi)
+    np.testing.assert_array_equal(clf.pseudo_label_counts_, [[7, 7]])
+    proba = _fitted_on_labelled(LogisticRegression(), X, y_semi).predict_proba(X)
+    unlabelled = y_semi == -1
+    for c in (0, 1):
+        mine = unlabelled & (proba.argmax(axis=1) == c)
+        chosen = mine & (clf.labeled_iter_ == 1)
+        assert proba[chosen, c].min() >= proba[mine & ~chosen, c].max()
+
+
+def test_max_per_class_dict_caps_named_class_only(semi_data):
+    X, y_semi, _ = semi_data
+    free = SelfTrainingWrapper(LogisticRegression(), max_iter=1).fit(X, y_semi)
+    capped = SelfTrainingWrapper(LogisticRegression(), max_per_class={1: 3}, max_iter=1)
+    capped.fit(X, y_semi)
+    assert free.pseudo_label_counts_[0, 1] > 3
+    np.testing.assert_array_equal(
+        capped.pseudo_label_counts_, [[free.pseudo_label_counts_[0, 0], 3]]
+    )
+
+
+def test_k_best_adds_k_per_round(semi_data):
+    X, y_semi, _ = semi_data
+    clf = SelfTrainingWrapper(LogisticRegression(), criterion="k_best", k_best=30, max_iter=3)
+    clf.fit(X, y_semi)
+    np.testing.assert_array_equal(clf.pseudo_label_counts_.sum(axis=1), [30, 30, 30])
+
+
+def test_x_unlabeled_equals_minus_one_rows(semi_data):
+    X, y_semi, _ = semi_data
+    lab = y_semi != -1
+    X_ordered = np.concatenate([X[lab], X[~lab]])
+    y_ordered = np.concatenate([y_semi[lab], y_semi[~lab]])
+    marked = SelfTrainingWrapper(LogisticRegression()).fit(X_ordered, y_ordered)
+    given = SelfTrainingWrapper(LogisticRegression()).fit(X[lab], y_semi[lab], X_unlabeled=X[~lab])
+    np.testing.assert_array_equal(given.transduction_, marked.transduction_)
+    np.testing.assert_array_equal(given.labeled_iter_, marked.labeled_iter_)
+
+
+def test_string_labels_with_x_unlabeled(semi_data):
+    X, y_semi, _ = semi_data
+    lab = y_semi != -1
+    names = np.array(["rock", "crater"])[y_semi[lab]]
+    clf = SelfTrainingWrapper(LogisticRegression()).fit(X[lab], names, X_unlabeled=X[~lab])
+    assert set(clf.predict(X)) <= {"rock", "crater"}
+    assert (clf.transduction_[: lab.sum()] == names).all()
+
+
+# ------------------------------------------------------------- retraining
+def test_retrain_continue_sets_warm_start_on_a_copy(semi_data):
+    X, y_semi, _ = semi_data
+    base = LogisticRegression()
+    fresh = SelfTrainingWrapper(base, max_iter=2).fit(X, y_semi)
+    warm = SelfTrainingWrapper(base, max_iter=2, retrain="continue").fit(X, y_semi)
+    assert fresh.estimator_.warm_start is False
+    assert warm.estimator_.warm_start is True
+    assert base.warm_start is False
+    np.testing.assert_array_equal(warm.transduction_, fresh.transduction_)
+
+
+def test_retrain_continue_reaches_pipeline_final_step(semi_data):
+    X, y_semi, _ = semi_data
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    clf = SelfTrainingWrapper(pipe, retrain="continue", max_iter=2).fit(X, y_semi)
+    assert clf.estimator_[-1].warm_start is True
+
+
+def test_retrain_continue_needs_warm_start(semi_data):
+    X, y_semi, _ = semi_data
+    with pytest.raises(ValueError, match="retrain='continue' needs an estimator with a warm_start"):
+        SelfTrainingWrapper(GaussianNB(), retrain="continue").fit(X, y_semi)
+
+
+def test_retrain_params_apply_after_first_fit(semi_data):
+    X, y_semi, _ = semi_data
+    clf = SelfTrainingWrapper(
+        LogisticRegression(C=1.0), threshold={0: 0.75}, max_iter=1, retrain_params={"C": 0.01}
+    ).fit(X, y_semi)
+    assert clf.estimator_.C == 0.01
+    # the pseudo-labels came from the C=1 fit on the labelled samples
+    p0 = _fitted_on_labelled(LogisticRegression(C=1.0), X, y_semi).predict_proba(X)[:, 0]
+    np.testing.assert_array_equal(clf.labeled_iter_ == 1, (y_semi == -1) & (p0 >= 0.75))
+
+
+# ------------------------------------------------------------- delegation
+def test_delegates_to_final_estimator_and_nested_params(semi_data):
+    X, y_semi, y = semi_data
+    clf = SelfTrainingWrapper(LogisticRegression(), max_iter=2)
+    clf.set_params(estimator__C=0.3).fit(X, y_semi)
+    assert clf.estimator_.C == 0.3
+    np.testing.assert_array_equal(clf.predict(X), clf.estimator_.predict(X))
+    np.testing.assert_allclose(clf.predict_proba(X), clf.estimator_.predict_proba(X))
+    np.testing.assert_allclose(clf.decision_function(X), clf.estimator_.decision_function(X))
+    assert clf.score(X, y) == clf.estimator_.score(X, y)
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    assert clf.n_features_in_ == 6
+
+
+def test_methods_follow_estimator():
+    assert not hasattr(SelfTrainingWrapper(GaussianNB()), "decision_function")
+    assert hasattr(SelfTrainingWrapper(LogisticRegression()), "decision_function")
+    assert not hasattr(SelfTrainingWrapper(SVC()), "predict_proba")
+
+
+def test_routes_sample_weight_of_training_rows(semi_data):
+    X, y_semi, _ = semi_data
+    weights = np.where(np.arange(300) % 2 == 0, 1.0, 0.0)
+    with config_context(enable_metadata_routing=True):
+        base = LogisticRegression().set_fit_request(sample_weight=True)
+        clf = SelfTrainingWrapper(base, max_iter=1).fit(X, y_semi, sample_weight=weights)
+        rows = clf.transduction_ != -1
+        ref = LogisticRegression().fit(X[rows], clf.transduction_[rows], weights[rows])
+    np.testing.assert_allclose(clf.estimator_.coef_, ref.coef_)
+
+
+# ------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (lambda y: np.full_like(y, -1), "needs labelled samples"),
+        (lambda y: np.where(y == 0, -1, y), "at least 2 classes, got 1 class"),
+        (lambda y: np.where(y == -1, np.nan, y), "NaN"),
+        (lambda y: np.where(y == -1, None, y).astype(object), "None"),
+        (lambda y: np.where(y == -1, -99, y), r"negative label\(s\) \[-99\]"),
+        (lambda y: y.astype(str), "holds '-1'"),
+    ],
+)
+def test_bad_labels(semi_data, labels, match):
+    X, y_semi, _ = semi_data
+    with pytest.raises(ValueError, match=match):
+        SelfTrainingWrapper(LogisticRegression()).fit(X, labels(y_semi))
+
+
+@pytest.mark.parametrize(
+    "threshold, match",
+    [
+        (0.0, "threshold"),
+        (1.5, "threshold"),
+        ({0: 0.0}, r"threshold\[0\] must be a float in \(0, 1\]"),
+        ({1: 1.2}, r"threshold\[1\]"),
+        ({2: 0.8}, r"names class\(es\) \[2\]"),
+    ],
+)
+def test_bad_thresholds(semi_data, threshold, match):
+    X, y_semi, _ = semi_data
+    with pytest.raises(ValueError, match=match):
+        SelfTrainingWrapper(LogisticRegression(), threshold=threshold).fit(X, y_semi)
+
+
+def test_x_unlabeled_with_other_feature_count(semi_data):
+    X, y_semi, _ = semi_data
+    with pytest.raises(ValueError, match="X_unlabeled has 5 features, but X has 6"):
+        SelfTrainingWrapper(LogisticRegression()).fit(X, y_semi, X_unlabeled=X[:, :5])
+
+
+def test_x_unlabeled_with_other_image_shape():
+    X, y = make_blob_images(20, side=16)
+    U, _ = make_blob_images(10, side=12)
+    with pytest.raises(ValueError, match="images of 12x12 pixels.*16x16"):
+        SelfTrainingWrapper(LogisticRegression()).fit(
+            X.reshape(-1, 16, 16), y, X_unlabeled=U.reshape(-1, 12, 12)
+        )
+
+
+def test_image_layouts_of_x_unlabeled_may_differ():
+    X, y = make_blob_images(20, side=8)
+    U, _ = make_blob_images(10, side=8, random_state=1)
+    flat = FunctionTransformer(lambda A: A.reshape(len(A), -1))
+    clf = SelfTrainingWrapper(make_pipeline(flat, LogisticRegression()), max_iter=1)
+    clf.fit(X.reshape(-1, 8, 8, 1), y, X_unlabeled=U)
+    assert clf.transduction_.shape == (30,)
+
+
+# -------------------------------------------------------------- images/CNN
+class SpyCNN(CraterCNNClassifier):
+    """Records the validation mask of every fit (shared by all clones)."""
+
+    masks: list = []
+    warm: list = []
+
+    def fit(self, X, y, sample_weight=None, *, validation_candidates=None, **kwargs):
+        SpyCNN.masks.append(validation_candidates)
+        SpyCNN.warm.append(self.warm_start and hasattr(self, "keras_classifier_"))
+        return super().fit(
+            X, y, sample_weight, validation_candidates=validation_candidates, **kwargs
+        )
+
+
+@pytest.fixture
+def spy():
+    SpyCNN.masks, SpyCNN.warm = [], []
+    yield SpyCNN(**TINY_CNN, validation_fraction=0.3, random_state=0)
+    SpyCNN.masks, SpyCNN.warm = [], []
+
+
+@pytest.fixture
+def blob_semi():
+    X, y = make_blob_images(48, side=16)
+    y_semi = y.copy()
+    y_semi[::2] = -1
+    return X, y_semi
+
+
+def _check_masks(clf, y_semi):
+    """First fit: labelled rows only, all candidates; last: human-labelled rows only."""
+    first, last = SpyCNN.masks[0], SpyCNN.masks[-1]
+    assert first.dtype == bool and first.all() and first.size == (y_semi != -1).sum()
+    rows = clf.transduction_ != -1
+    np.testing.assert_array_equal(last, clf.labeled_iter_[rows] == 0)
+    assert clf.pseudo_label_counts_.sum() > 0 and not last.all()
+
+
+def test_cnn_validation_uses_human_labels_only(spy, blob_semi):
+    X, y_semi = blob_semi
+    clf = SelfTrainingWrapper(spy, threshold=0.5, max_iter=1).fit(X, y_semi)
+    assert len(SpyCNN.masks) == 2
+    _check_masks(clf, y_semi)
+    assert "val_loss" in clf.estimator_.history_
+
+
+def test_cnn_validation_routed_through_pipeline(spy, blob_semi):
+    X, y_semi = blob_semi
+    pipe = make_pipeline(FunctionTransformer(), spy)
+    clf = SelfTrainingWrapper(pipe, threshold=0.5, max_iter=1).fit(X, y_semi)
+    _check_masks(clf, y_semi)
+
+
+def test_cnn_validation_with_metadata_routing(spy, blob_semi):
+    X, y_semi = blob_semi
+    with config_context(enable_metadata_routing=True):
+        unrequested = SelfTrainingWrapper(make_pipeline(FunctionTransformer(), spy), max_iter=1)
+        with pytest.raises(ValueError, match="set_fit_request\\(validation_candidates=True\\)"):
+            unrequested.fit(X, y_semi)
+        requested = spy.set_fit_request(validation_candidates=True)
+        pipe = make_pipeline(FunctionTransformer(), requested)
+        clf = SelfTrainingWrapper(pipe, threshold=0.5, max_iter=1).fit(X, y_semi)
+    _check_masks(clf, y_semi)
+
+
+def test_cnn_recipe_on_image_arrays(tiny_cnn_params):
+    X, y = make_blob_images(40, side=16)
+    U, _ = make_blob_images(30, side=16, random_state=1)
+    base = CraterCNNClassifier(**tiny_cnn_params, random_state=0)
+    clf = SelfTrainingWrapper(base, threshold={0: 0.5}, max_iter=1)
+    clf.fit(X.reshape(-1, 16, 16), y, X_unlabeled=U.reshape(-1, 16, 16, 1))
+    assert clf.n_iter_ == 1 and clf.transduction_.shape == (70,)
+    assert clf.pseudo_label_counts_[0, 1] == 0
+    assert (clf.transduction_[clf.labeled_iter_ == 1] == 0).all()
+    assert clf.predict(X.reshape(-1, 16, 16)).shape == (40,)
+    assert clf.estimator_.image_shape_ == (16, 16)
+
+
+@pytest.mark.parametrize("retrain, warm", [("fresh", [False, False]), ("continue", [False, True])])
+def test_cnn_retrain_modes(spy, blob_semi, retrain, warm):
+    X, y_semi = blob_semi
+    clf = SelfTrainingWrapper(
+        spy, threshold=0.5, max_iter=1, retrain=retrain, retrain_params={"epochs": 1}
+    ).fit(X, y_semi)
+    assert SpyCNN.warm == warm
+    assert clf.estimator_.n_epochs_ == 1
