@@ -38,6 +38,7 @@ import io
 import json
 import math
 import os
+import secrets
 import sys
 import tempfile
 import zipfile
@@ -499,10 +500,10 @@ def _format_versions(versions):
 
 
 def _write_atomically(path, members, manifest, *, overwrite):
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
+    # a random name beside the target, created with the usual permissions (not mkstemp's 0600)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(tmp, "xb") as file:
             with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 archive.writestr(_MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
                 for name, data in members.items():

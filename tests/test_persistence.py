@@ -102,6 +102,26 @@ def test_pipeline_with_cnn_round_trip(cnn, data, tmp_path):
     np.testing.assert_array_equal(loaded[0].scale_, pipe[0].scale_)
 
 
+def test_self_training_wrapper_round_trip(cnn, data, tmp_path):
+    SelfTrainingWrapper = pytest.importorskip("skcrater.self_training").SelfTrainingWrapper
+    X, y = data
+    unlabeled, _ = make_blob_images(n=16, side=16, random_state=2)
+    model = SelfTrainingWrapper(
+        clone(cnn), threshold={0: 0.5, 1: 0.5}, max_iter=1, retrain_params={"epochs": 1}
+    ).fit(X, y, X_unlabeled=unlabeled)
+    loaded = load(save(model, tmp_path / "st.skcrater"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    for name in ("transduction_", "labeled_iter_", "pseudo_label_counts_", "classes_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+    assert (loaded.n_iter_, loaded.termination_condition_) == (
+        model.n_iter_,
+        model.termination_condition_,
+    )
+    assert loaded.threshold == {0: 0.5, 1: 0.5}
+    assert loaded.estimator_.history_ == model.estimator_.history_
+    assert not hasattr(loaded.estimator, "keras_classifier_")  # the unfitted template
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -1,0 +1,880 @@
+"""Metrics, figures and a self-contained HTML report for a binary classifier.
+
+:func:`evaluate` needs only scikit-learn. The ``plot_*`` functions and
+:func:`write_report` need matplotlib (``pip install "skcrater[plot]"``); they
+draw on :class:`matplotlib.figure.Figure` objects that pyplot does not track,
+so that writing many reports leaks no figures and needs no display.
+
+Everything works for any fitted binary classifier with ``predict`` and
+``predict_proba`` (or ``decision_function``); the learning curve needs a
+``history_`` (as :class:`~skcrater.CraterCNNClassifier` has) and the
+pseudo-label figure a ``pseudo_label_counts_`` (as
+:class:`~skcrater.SelfTrainingWrapper` has), looked up through pipelines and
+wrappers.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = [
+    "evaluate",
+    "write_report",
+    "plot_confusion_matrix",
+    "plot_precision_recall",
+    "plot_threshold_f1",
+    "plot_learning_curve",
+    "plot_examples",
+    "plot_pseudo_labels",
+]
+
+_PLOT_EXTRA = 'pip install "skcrater[plot]"'
+#: File names of the figures, in the order of the report.
+FIGURES = (
+    "confusion_matrix",
+    "precision_recall",
+    "threshold_f1",
+    "learning_curve",
+    "pseudo_labels",
+    "examples",
+)
+
+
+# --------------------------------------------------------------------- metrics
+def evaluate(estimator, X, y):
+    """Score a fitted binary classifier on labelled data.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Two classes, with ``predict`` and ``predict_proba`` (or
+        ``decision_function``); ``classes_[1]`` is the positive class
+        (craters for skcrater's estimators).
+    X : array-like
+        Samples, as ``estimator.predict`` takes them.
+    y : array-like of shape (n_samples,)
+        True labels, among ``estimator.classes_``.
+
+    Returns
+    -------
+    metrics : dict
+        JSON-serialisable: ``n_samples``, ``labels`` (``[negative,
+        positive]``), ``class_counts``; ``f1`` (of the positive class),
+        ``f1_macro``, ``precision``, ``recall``, ``accuracy``,
+        ``balanced_accuracy``, computed on ``estimator.predict``;
+        ``roc_auc``, ``average_precision`` and ``log_loss`` (None when ``y``
+        holds one class, or, for ``log_loss``, without ``predict_proba``);
+        ``confusion_matrix`` (rows: true, columns: predicted, in ``labels``
+        order); ``best_threshold`` and ``best_f1``, the score threshold with
+        the highest F1 (predicting positive when the score is >= it); and
+        ``threshold_curve``, a dict of lists ``threshold``, ``f1``,
+        ``precision``, ``recall`` at every distinct score.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skcrater.report import evaluate
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    >>> metrics = evaluate(LogisticRegression().fit(X, y), X, y)
+    >>> metrics["f1"], metrics["confusion_matrix"]
+    (1.0, [[2, 0], [0, 2]])
+    """
+    return _metrics(_predict(estimator, X, y))
+
+
+def _predict(estimator, X, y):
+    """One pass over ``X``: a Bunch of y_true, y_pred, scores, labels, timings."""
+    from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+
+    check_is_fitted(estimator)
+    classes = getattr(estimator, "classes_", None)
+    if classes is None or len(classes) != 2:
+        raise ValueError(
+            "evaluate and write_report need a fitted binary classifier (classes_ of length 2); "
+            f"got {type(estimator).__name__} with classes_={classes!r}."
+        )
+    y_true = column_or_1d(y)
+    check_consistent_length(X, y_true)
+    unknown = np.setdiff1d(np.unique(y_true), classes)
+    if unknown.size:
+        raise ValueError(
+            f"y has labels {unknown.tolist()} that the estimator does not know "
+            f"(classes_={np.asarray(classes).tolist()})."
+        )
+    start = time.perf_counter()
+    proba = None
+    if hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+        scores = proba[:, 1]
+    else:
+        scores = np.asarray(estimator.decision_function(X), dtype=np.float64).reshape(-1)
+    y_pred = np.asarray(estimator.predict(X))
+    seconds = time.perf_counter() - start
+    return Bunch(
+        y_true=y_true,
+        y_pred=y_pred,
+        scores=scores,
+        proba=proba,
+        labels=np.asarray(classes),
+        predict_s=seconds,
+    )
+
+
+def _metrics(p):
+    from sklearn import metrics as m
+
+    neg, pos = p.labels
+    both = np.unique(p.y_true).size == 2
+    binary = dict(pos_label=pos, zero_division=0)
+    result = {
+        "n_samples": int(p.y_true.size),
+        "labels": p.labels.tolist(),
+        "class_counts": [int(np.sum(p.y_true == label)) for label in p.labels],
+        "f1": m.f1_score(p.y_true, p.y_pred, **binary),
+        "f1_macro": m.f1_score(
+            p.y_true, p.y_pred, average="macro", labels=p.labels, zero_division=0
+        ),
+        "precision": m.precision_score(p.y_true, p.y_pred, **binary),
+        "recall": m.recall_score(p.y_true, p.y_pred, **binary),
+        "accuracy": m.accuracy_score(p.y_true, p.y_pred),
+        "balanced_accuracy": m.balanced_accuracy_score(p.y_true, p.y_pred) if both else None,
+        "roc_auc": m.roc_auc_score(p.y_true == pos, p.scores) if both else None,
+        "average_precision": (
+            m.average_precision_score(p.y_true == pos, p.scores) if both else None
+        ),
+        "log_loss": (
+            m.log_loss(p.y_true, p.proba, labels=p.labels) if p.proba is not None else None
+        ),
+        "confusion_matrix": m.confusion_matrix(p.y_true, p.y_pred, labels=p.labels).tolist(),
+    }
+    curve = _threshold_curve(p.y_true == pos, p.scores)
+    best = int(np.argmax(curve["f1"])) if curve["f1"].size else None
+    result["best_threshold"] = None if best is None else curve["threshold"][best]
+    result["best_f1"] = None if best is None else curve["f1"][best]
+    result["threshold_curve"] = {key: value.tolist() for key, value in curve.items()}
+    return _plain(result)
+
+
+def _threshold_curve(positive, scores):
+    """Precision, recall and F1 when predicting positive for ``scores >= threshold``."""
+    from sklearn.metrics import precision_recall_curve
+
+    if not positive.any():
+        empty = np.array([])
+        return {"threshold": empty, "f1": empty, "precision": empty, "recall": empty}
+    precision, recall, thresholds = precision_recall_curve(positive, scores)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    return {"threshold": thresholds, "f1": f1, "precision": precision, "recall": recall}
+
+
+def _plain(value):
+    """Python scalars instead of NumPy ones, so that ``json.dumps`` works."""
+    if isinstance(value, dict):
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --------------------------------------------------------------------- figures
+def _require_matplotlib():
+    try:
+        import matplotlib.figure
+    except ImportError as exc:
+        raise ImportError(f"skcrater's figures and reports need matplotlib: {_PLOT_EXTRA}") from exc
+    return matplotlib.figure.Figure
+
+
+def _figure(ax=None, **kwargs):
+    """Return (figure, axes): ``ax``'s, or a new pyplot-free figure."""
+    Figure = _require_matplotlib()
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=kwargs.pop("figsize", (5.0, 4.0)), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def plot_confusion_matrix(y_true, y_pred, *, labels=None, ax=None):
+    """Confusion matrix (counts, rows are true labels) with scikit-learn's display.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+    labels : array-like, default=None
+        Label order (default: sorted labels).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skcrater.report import plot_confusion_matrix
+    >>> fig = plot_confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0])
+    >>> fig.axes[0].get_title()
+    'Confusion matrix'
+    """
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = _figure(ax)
+    ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, labels=labels, ax=ax, cmap="Blues", colorbar=False
+    )
+    ax.set_title("Confusion matrix")
+    return fig
+
+
+def plot_precision_recall(y_true, y_score, *, pos_label=None, ax=None):
+    """Precision-recall curve, with average precision and the chance level.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_score : array-like of shape (n_samples,)
+        Score (probability) of the positive class.
+    pos_label : int, float, bool or str, default=None
+        The positive label (default: 1, or the larger label).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skcrater.report import plot_precision_recall
+    >>> fig = plot_precision_recall([0, 1, 1, 0], [0.1, 0.8, 0.4, 0.3])
+    >>> fig.axes[0].get_xlabel()
+    'Recall (Positive label: 1)'
+    """
+    from sklearn.metrics import PrecisionRecallDisplay
+
+    fig, ax = _figure(ax)
+    PrecisionRecallDisplay.from_predictions(
+        y_true, y_score, pos_label=pos_label, ax=ax, plot_chance_level=True, name="model"
+    )
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Precision-recall curve")
+    ax.legend(loc="lower left")
+    return fig
+
+
+def plot_threshold_f1(y_true, y_score, *, pos_label=None, threshold=None, ax=None):
+    """F1, precision and recall against the decision threshold, best F1 marked.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_score : array-like of shape (n_samples,)
+        Score (probability) of the positive class; a sample is predicted
+        positive when its score is >= the threshold.
+    pos_label : int, float, bool or str, default=None
+        The positive label (default: 1, or the larger label).
+    threshold : float, default=None
+        The threshold in use, drawn as a dotted line.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skcrater.report import plot_threshold_f1
+    >>> fig = plot_threshold_f1([0, 1, 1, 0], [0.1, 0.8, 0.4, 0.3], threshold=0.5)
+    >>> fig.axes[0].get_xlabel()
+    'Decision threshold'
+    """
+    y_true = np.asarray(y_true)
+    if pos_label is None:
+        pos_label = 1 if 1 in y_true else np.max(y_true)
+    curve = _threshold_curve(y_true == pos_label, np.asarray(y_score, dtype=float))
+    fig, ax = _figure(ax)
+    t = curve["threshold"]
+    ax.plot(t, curve["precision"], color="tab:blue", lw=1, alpha=0.6, label="precision")
+    ax.plot(t, curve["recall"], color="tab:orange", lw=1, alpha=0.6, label="recall")
+    ax.plot(t, curve["f1"], color="black", lw=2, label="F1")
+    if t.size:
+        best = int(np.argmax(curve["f1"]))
+        ax.axvline(t[best], color="tab:green", lw=1.5, ls="--")
+        ax.plot(
+            t[best], curve["f1"][best], "o", color="tab:green",
+            label=f"best F1 {curve['f1'][best]:.3f} at {t[best]:.3f}",
+        )  # fmt: skip
+    if threshold is not None:
+        ax.axvline(threshold, color="grey", lw=1, ls=":", label=f"threshold in use ({threshold:g})")
+    ax.set(xlabel="Decision threshold", ylabel="Score", ylim=(-0.02, 1.02))
+    ax.set_title("F1 against decision threshold")
+    ax.legend(loc="lower left", fontsize="small")
+    return fig
+
+
+def plot_learning_curve(estimator, *, ax=None):
+    """Training and validation loss per epoch, with the kept epoch marked.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        One with a ``history_`` (dict of per-epoch lists with ``loss`` and
+        optionally ``val_loss``) and ``best_epoch_`` (1-based), such as
+        :class:`~skcrater.CraterCNNClassifier`; pipelines and wrappers
+        (``estimator_``) are searched for it.
+
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If no ``history_`` is found.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from skcrater.report import plot_learning_curve
+    >>> fitted = SimpleNamespace(history_={"loss": [0.7, 0.5, 0.4], "val_loss": [0.6, 0.5, 0.55]},
+    ...                          best_epoch_=2)
+    >>> fig = plot_learning_curve(fitted)
+    >>> fig.axes[0].get_xlabel()
+    'Epoch'
+    """
+    owner = _find(estimator, "history_")
+    if owner is None or "loss" not in owner.history_:
+        raise ValueError(f"{type(estimator).__name__} has no training history (history_).")
+    history = owner.history_
+    fig, ax = _figure(ax)
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    ax.plot(epochs, history["loss"], marker=".", label="training loss")
+    if history.get("val_loss"):
+        ax.plot(epochs, history["val_loss"], marker=".", label="validation loss")
+    best = getattr(owner, "best_epoch_", None)
+    if best is not None:
+        ax.axvline(best, color="tab:green", ls="--", lw=1.5, label=f"kept epoch ({best})")
+    ax.set(xlabel="Epoch", ylabel="Loss")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    title = "Learning curve"
+    if owner is not estimator and _find(estimator, "pseudo_label_counts_") is not None:
+        title += " (final self-training fit)"
+    ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def plot_pseudo_labels(estimator, *, ax=None):
+    """Pseudo-labels added per self-training round, stacked by class.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        One with ``pseudo_label_counts_`` of shape (n_rounds, n_classes) and
+        ``classes_``, such as :class:`~skcrater.SelfTrainingWrapper`
+        (searched through pipelines).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If no ``pseudo_label_counts_`` is found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from skcrater.report import plot_pseudo_labels
+    >>> fitted = SimpleNamespace(pseudo_label_counts_=np.array([[30, 50], [5, 9]]),
+    ...                          classes_=np.array([0, 1]))
+    >>> fig = plot_pseudo_labels(fitted)
+    >>> fig.axes[0].get_xlabel()
+    'Self-training round'
+    """
+    owner = _find(estimator, "pseudo_label_counts_")
+    if owner is None:
+        raise ValueError(f"{type(estimator).__name__} has no pseudo_label_counts_.")
+    counts = np.asarray(owner.pseudo_label_counts_).reshape(-1, len(owner.classes_))
+    fig, ax = _figure(ax)
+    rounds = np.arange(1, counts.shape[0] + 1)
+    bottom = np.zeros(counts.shape[0])
+    for column, label in enumerate(owner.classes_):
+        added = counts[:, column]
+        bars = ax.bar(rounds, added, bottom=bottom, label=f"class {label}")
+        ax.bar_label(bars, [str(n) if n else "" for n in added], label_type="center")
+        bottom += added
+    if not counts.sum():
+        message = "no pseudo-label added" if counts.size else "no self-training round"
+        ax.text(0.5, 0.5, message, ha="center", color="grey", transform=ax.transAxes)
+    ax.set_ylim(0, max(1.0, 1.08 * bottom.max(initial=0)))
+    ax.set(xlabel="Self-training round", ylabel="Pseudo-labels added")
+    ax.set_xticks(rounds)
+    ax.set_title("Pseudo-labels per round and class")
+    ax.legend()
+    return fig
+
+
+def plot_examples(X, y_true, y_pred, y_score, *, pos_label=None, image_shape=None, n_per_row=8):
+    """A grid of tiles: true positives, false positives, false negatives, true negatives.
+
+    Each tile is titled with its score. Mistakes are shown worst first
+    (false positives by decreasing score, false negatives by increasing
+    score); correct tiles are picked evenly from the most confident to the
+    least. Each tile is shown with its own grey range, as in the data.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, h*w), (n_samples, h, w) or (n_samples, h, w, 1)
+        The tiles.
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+    y_score : array-like of shape (n_samples,)
+        Score (probability) of the positive class.
+    pos_label : int, float, bool or str, default=None
+        The positive label (default: 1, or the larger label).
+    image_shape : tuple of int, default=None
+        ``(h, w)`` of flat tiles (default: square).
+    n_per_row : int, default=8
+        Tiles per row.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcrater.report import plot_examples
+    >>> X = np.random.default_rng(0).integers(0, 255, (6, 64))
+    >>> fig = plot_examples(X, [0, 1, 1, 0, 1, 0], [0, 1, 0, 1, 1, 0], np.linspace(0, 1, 6))
+    >>> len(fig.axes)
+    32
+    """
+    from ._images import check_images
+
+    images, _ = check_images(X, image_shape=image_shape, estimator_name="plot_examples")
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    scores = np.asarray(y_score, dtype=float)
+    if pos_label is None:
+        pos_label = 1 if 1 in y_true else np.max(y_true)
+    true_pos, pred_pos = y_true == pos_label, y_pred == pos_label
+    order = np.argsort(-scores, kind="stable")  # most crater-like first
+    rows = [
+        ("true positives", _spread(order[(true_pos & pred_pos)[order]], n_per_row)),
+        ("false positives", order[(~true_pos & pred_pos)[order]][:n_per_row]),
+        ("false negatives", order[(true_pos & ~pred_pos)[order]][::-1][:n_per_row]),
+        ("true negatives", _spread(order[(~true_pos & ~pred_pos)[order]][::-1], n_per_row)),
+    ]
+    fig, _ = _figure(figsize=(1.25 * n_per_row, 1.5 * len(rows)))
+    fig.clear()
+    grid = fig.add_gridspec(len(rows), n_per_row)
+    for r, (name, picked) in enumerate(rows):
+        for c in range(n_per_row):
+            ax = fig.add_subplot(grid[r, c])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(picked):
+                ax.imshow(images[picked[c], :, :, 0], cmap="gray", interpolation="nearest")
+                ax.set_title(f"p={scores[picked[c]]:.2f}", fontsize="small")
+            else:
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+                if c == 0:
+                    ax.text(0.5, 0.5, "none", ha="center", va="center", color="grey")
+            if c == 0:
+                ax.set_ylabel(name)
+    fig.suptitle("Example tiles (p: score of the positive class)")
+    return fig
+
+
+def _spread(indices, n):
+    """``n`` indices picked evenly along ``indices`` (all of them if fewer)."""
+    if len(indices) <= n:
+        return indices
+    return indices[np.linspace(0, len(indices) - 1, n).round().astype(int)]
+
+
+def _find(estimator, attribute):
+    """The estimator, a pipeline's final step or a wrapped ``estimator_`` with ``attribute``."""
+    seen = 0
+    while estimator is not None and seen < 10:
+        if hasattr(estimator, attribute):
+            return estimator
+        if hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        else:
+            estimator = getattr(estimator, "estimator_", None)
+        seen += 1
+    return None
+
+
+def _image_shape(estimator):
+    owner = _find(estimator, "image_shape_")
+    return None if owner is None else tuple(owner.image_shape_)
+
+
+def _decision_threshold(estimator):
+    """The ``threshold`` that ``predict`` applies, when the final classifier has one."""
+    owner = _find(estimator, "best_epoch_")  # a CraterCNNClassifier-like classifier
+    value = getattr(owner, "threshold", None)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _figures(estimator, X, p):
+    """Draw every figure that applies; return {name: Figure}."""
+    neg, pos = p.labels
+    figures = {
+        "confusion_matrix": plot_confusion_matrix(p.y_true, p.y_pred, labels=p.labels),
+        "precision_recall": plot_precision_recall(p.y_true, p.scores, pos_label=pos),
+        "threshold_f1": plot_threshold_f1(
+            p.y_true, p.scores, pos_label=pos, threshold=_decision_threshold(estimator)
+        ),
+    }
+    if _find(estimator, "history_") is not None:
+        figures["learning_curve"] = plot_learning_curve(estimator)
+    if _find(estimator, "pseudo_label_counts_") is not None:
+        figures["pseudo_labels"] = plot_pseudo_labels(estimator)
+    image_shape = _image_shape(estimator)
+    if image_shape is not None or _looks_like_tiles(X):
+        figures["examples"] = plot_examples(
+            X, p.y_true, p.y_pred, p.scores, pos_label=pos, image_shape=image_shape
+        )
+    return figures
+
+
+def _looks_like_tiles(X, min_side=8):
+    """Images, or flat rows that are square images of at least ``min_side`` pixels a side."""
+    shape = np.shape(X)
+    if len(shape) != 2:
+        return len(shape) in (3, 4)
+    side = math.isqrt(shape[1])
+    return side >= min_side and side * side == shape[1]
+
+
+# ---------------------------------------------------------------------- report
+def write_report(
+    estimator, X, y, out_dir, *, title="skcrater report", timings=None, overwrite=False
+):
+    """Evaluate a classifier and write an HTML report, its figures and metrics.
+
+    Writes into ``out_dir``: ``report.html`` (self-contained: figures are
+    embedded, no network access needed to view it), one PNG per figure and
+    ``metrics.json``.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        As in :func:`evaluate`.
+    X : array-like
+        Labelled evaluation samples. The grid of example tiles is drawn when
+        the estimator knows its ``image_shape_``, or ``X`` holds images
+        (3-D or 4-D) or flat square tiles of at least 8x8 pixels.
+    y : array-like of shape (n_samples,)
+        Their true labels.
+    out_dir : str or path-like
+        Output folder, created if needed.
+    title : str, default="skcrater report"
+        Title of the page.
+    timings : dict of str to float, default=None
+        Extra timings in seconds to list (e.g. ``{"fit": 12.5}``); the
+        prediction time on ``X`` is always measured and listed.
+    overwrite : bool, default=False
+        Replace the files of an earlier report in ``out_dir``; when False
+        they raise ``FileExistsError``. Other files are never touched.
+
+    Returns
+    -------
+    result : sklearn.utils.Bunch
+        ``html`` and ``metrics_json`` (paths), ``figures`` (dict of name to
+        PNG path) and ``metrics`` (the dict of :func:`evaluate`).
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib (``pip install "skcrater[plot]"``).
+    FileExistsError
+        If a report is in ``out_dir`` and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skcrater.report import write_report
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    >>> result = write_report(LogisticRegression().fit(X, y), X, y, tempfile.mkdtemp())
+    >>> result.html.name, sorted(result.figures)
+    ('report.html', ['confusion_matrix', 'precision_recall', 'threshold_f1'])
+    """
+    _require_matplotlib()  # fail before any work
+    out_dir = Path(os.fspath(out_dir))
+    ours = [out_dir / "report.html", out_dir / "metrics.json"]
+    ours += [out_dir / f"{name}.png" for name in FIGURES]
+    existing = [path.name for path in ours if path.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already holds a report ({', '.join(existing)}); pass overwrite=True "
+            "to replace it."
+        )
+    timings = {key: float(value) for key, value in (timings or {}).items()}
+    p = _predict(estimator, X, y)
+    metrics = _metrics(p)
+    timings["predict"] = p.predict_s
+    start = time.perf_counter()
+    figures = {name: _png(fig) for name, fig in _figures(estimator, X, p).items()}
+    timings["figures"] = time.perf_counter() - start
+    info = {
+        "title": title,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "estimator": type(estimator).__name__,
+        "data": _describe_data(X, p),
+        "fitted": _fitted_summary(estimator),
+        "timings_s": timings,
+        "versions": _versions(),
+        "metrics": metrics,
+    }
+    page = _html(estimator, info, figures)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in FIGURES:
+        path = out_dir / f"{name}.png"
+        if name in figures:
+            _write(path, figures[name])
+            paths[name] = path
+        elif path.exists():
+            path.unlink()  # a stale figure of an earlier report
+    _write(ours[1], json.dumps(_plain(info), indent=2, allow_nan=False).encode())
+    _write(ours[0], page.encode())
+    return Bunch(html=ours[0], metrics_json=ours[1], figures=paths, metrics=metrics)
+
+
+def _png(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def _write(path, data):
+    """Write through a temporary name so that a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _describe_data(X, p):
+    shape = list(np.shape(X))
+    return {
+        "shape": shape,
+        "dtype": str(getattr(X, "dtype", np.asarray(X).dtype)),
+        "n_samples": int(p.y_true.size),
+        "class_counts": {str(label): int(np.sum(p.y_true == label)) for label in p.labels},
+    }
+
+
+_FITTED = (
+    "classes_",
+    "image_shape_",
+    "input_scale_",
+    "n_epochs_",
+    "best_epoch_",
+    "n_iter_",
+    "termination_condition_",
+)
+
+
+def _fitted_summary(estimator):
+    """A few telling fitted attributes, looked up through pipelines and wrappers."""
+    summary = {}
+    for name in _FITTED:
+        owner = _find(estimator, name)
+        if owner is not None:
+            value = getattr(owner, name)
+            summary[name] = value.tolist() if isinstance(value, np.ndarray) else value
+    owner = _find(estimator, "pseudo_label_counts_")
+    if owner is not None:
+        summary["pseudo_labels_added"] = int(np.sum(owner.pseudo_label_counts_))
+    return _plain(summary)
+
+
+def _versions():
+    from importlib.metadata import PackageNotFoundError, version
+
+    import skcrater
+
+    found = {"skcrater": skcrater.__version__}
+    for package in ("scikit-learn", "numpy", "keras", "tensorflow", "matplotlib"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+# ------------------------------------------------------------------------ HTML
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1b1f24;
+background:#f6f7f9}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{margin:0 0 4px;font-size:1.6em}h2{margin:28px 0 10px;font-size:1.2em}
+.sub{color:#5b636e;margin:0 0 16px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
+.card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:10px 12px}
+.card b{display:block;font-size:1.5em}.card span{color:#5b636e;font-size:.85em}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:14px}
+figure{margin:0;background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:8px}
+figure.wide{grid-column:1/-1}figure img{width:100%;height:auto;display:block}
+figcaption{color:#5b636e;font-size:.85em;padding:4px 2px 0}
+table{border-collapse:collapse;background:#fff;font-size:.9em}
+td,th{border:1px solid #dde1e6;padding:4px 10px;text-align:left;vertical-align:top}
+th{background:#eef0f3;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.tables{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
+code{font-size:.9em}footer{color:#5b636e;font-size:.8em;margin-top:28px}
+"""
+
+_CAPTIONS = {
+    "confusion_matrix": "Rows: true class; columns: predicted class (at the threshold in use).",
+    "precision_recall": "Precision against recall over all thresholds; AP = average precision.",
+    "threshold_f1": "F1, precision and recall if the decision threshold were moved.",
+    "learning_curve": "Loss per epoch; the weights of the marked epoch are kept.",
+    "pseudo_labels": "Pseudo-labels of each class added in each self-training round.",
+    "examples": "Tiles sorted by score; mistakes worst first.",
+}
+
+_CARDS = (
+    ("f1", "F1 (positive class)"),
+    ("f1_macro", "macro F1"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("accuracy", "accuracy"),
+    ("roc_auc", "ROC AUC"),
+    ("average_precision", "average precision"),
+    ("log_loss", "log loss"),
+    ("best_f1", "best F1"),
+    ("best_threshold", "best threshold"),
+)
+
+
+def _esc(value):
+    return html.escape(str(value))
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return "n/a" if value is None else _esc(value)
+
+
+def _table(rows, header=None):
+    """An HTML table; numbers (after the first column) right-aligned."""
+
+    def cell(i, value):
+        number = i > 0 and isinstance(value, int | float) and not isinstance(value, bool)
+        return f'<td class="num">{_fmt(value)}</td>' if number else f"<td>{_fmt(value)}</td>"
+
+    head = "<tr>" + "".join(f"<th>{_esc(h)}</th>" for h in header) + "</tr>" if header else ""
+    body = "".join(
+        "<tr>" + "".join(cell(i, v) for i, v in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f"<table>{head}{body}</table>"
+
+
+def _params(estimator):
+    """(name, text) of every parameter; nested estimators by class name."""
+    from sklearn.base import BaseEstimator
+
+    rows = []
+    for name, value in sorted(estimator.get_params(deep=True).items()):
+        if isinstance(value, BaseEstimator):
+            text = type(value).__name__
+        elif isinstance(value, list) and name.endswith("steps"):
+            text = ", ".join(step for step, _ in value)
+        else:
+            text = repr(value)
+        rows.append((name, text))
+    return rows
+
+
+def _html(estimator, info, figures):
+    m = info["metrics"]
+    cards = "".join(
+        f'<div class="card"><b>{_fmt(m[key])}</b><span>{_esc(label)}</span></div>'
+        for key, label in _CARDS
+    )
+    figs = "".join(
+        f'<figure class="{"wide" if name == "examples" else ""}" id="{name}">'
+        f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        f"<figcaption>{_esc(_CAPTIONS[name])}</figcaption></figure>"
+        for name, data in figures.items()
+    )
+    neg, pos = m["labels"]
+    (tn, fp), (fn, tp) = m["confusion_matrix"]
+    counts = _table(
+        [(f"true {neg}", tn, fp), (f"true {pos}", fn, tp)],
+        header=("", f"predicted {neg}", f"predicted {pos}"),
+    )
+    data = info["data"]
+    data_rows = [
+        ("samples", data["n_samples"]),
+        ("shape", " x ".join(map(str, data["shape"]))),
+        ("dtype", data["dtype"]),
+        *((f"class {label}", count) for label, count in data["class_counts"].items()),
+    ]
+    timing_rows = [(name, seconds) for name, seconds in info["timings_s"].items()]
+    fitted_rows = [(name, value) for name, value in info["fitted"].items()]
+    metric_rows = [(key, m[key]) for key, _ in _CARDS] + [
+        ("balanced_accuracy", m["balanced_accuracy"])
+    ]
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{_esc(info["title"])}</title><style>{_CSS}</style></head>
+<body><main>
+<h1>{_esc(info["title"])}</h1>
+<p class="sub">{_esc(info["estimator"])} on {data["n_samples"]} labelled samples,
+positive class <code>{_esc(pos)}</code>, written {_esc(info["created"])}</p>
+<section id="metrics"><h2>Metrics</h2><div class="cards">{cards}</div></section>
+<section id="figures"><h2>Figures</h2><div class="figs">{figs}</div></section>
+<section id="details"><h2>Details</h2><div class="tables">
+<div><h3>Confusion matrix</h3>{counts}</div>
+<div><h3>All metrics</h3>{_table(metric_rows, header=("metric", "value"))}</div>
+<div><h3>Data</h3>{_table(data_rows)}</div>
+<div><h3>Timings (s)</h3>{_table(timing_rows)}</div>
+<div><h3>Fitted</h3>{_table(fitted_rows)}</div>
+</div>
+<h3>Parameters</h3>{_table(_params(estimator), header=("parameter", "value"))}
+</section>
+<footer>{_esc(versions)}</footer>
+</main></body></html>
+"""
