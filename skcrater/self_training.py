@@ -221,7 +221,9 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_samples, n_features) or (n_samples, h, w[, 1])
             Training samples: 2-D features or image tiles.
         y : array-like of shape (n_samples,)
-            Labels; -1 marks an unlabelled sample.
+            Labels; -1 marks an unlabelled sample (with string labels, use
+            an object array or ``X_unlabeled``). Other negative numbers, NaN
+            and None are refused rather than taken for classes.
         X_unlabeled : array-like of shape (n_unlabeled, ...), default=None
             More unlabelled samples, shaped like the rows of ``X`` (for
             images: the same image shape, flat or not). Appended after ``X``
@@ -296,10 +298,11 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"{_NAME} needs labelled samples, but every label of y is {UNLABELED} (unlabelled)."
             )
-        if np.unique(labelled).size < 2:
+        classes = np.unique(labelled)
+        if classes.size < 2:
             raise ValueError(
                 f"{_NAME} needs labelled samples of at least 2 classes, got 1 class: "
-                f"{labelled[0]!r} (the unlabelled marker {UNLABELED} is not a class)."
+                f"{classes.tolist()[0]!r} (the unlabelled marker {UNLABELED} is not a class)."
             )
         if labelled.size == y.size:
             warnings.warn("y contains no unlabeled samples", UserWarning, stacklevel=3)
@@ -523,7 +526,7 @@ def _check_y(y):
         raise ValueError(
             "y contains None or NaN: mark unlabelled samples with -1 (or pass them as X_unlabeled)."
         )
-    check_classification_targets(y)
+    check_classification_targets(y[y != UNLABELED])
     if y.dtype.kind in "if" and not np.isin(y[y < 0], UNLABELED).all():
         others = np.unique(y[(y < 0) & (y != UNLABELED)])
         raise ValueError(

@@ -175,6 +175,16 @@ def test_string_labels_with_x_unlabeled(semi_data):
     assert (clf.transduction_[: lab.sum()] == names).all()
 
 
+def test_object_labels_with_minus_one(semi_data):
+    X, y_semi, _ = semi_data
+    names = np.array(["rock", "crater"], dtype=object)[np.maximum(y_semi, 0)]
+    names[y_semi == -1] = -1
+    clf = SelfTrainingWrapper(LogisticRegression(), max_iter=2).fit(X, names)
+    ref = SelfTrainingWrapper(LogisticRegression(), max_iter=2).fit(X, y_semi)
+    assert list(clf.classes_) == ["crater", "rock"]
+    np.testing.assert_array_equal(clf.labeled_iter_, ref.labeled_iter_)
+
+
 # ------------------------------------------------------------- retraining
 def test_retrain_continue_sets_warm_start_on_a_copy(semi_data):
     X, y_semi, _ = semi_data
