@@ -152,6 +152,11 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
     Notes
     -----
+    The human-labelled mask reaches a ``validation_candidates`` fit
+    parameter of the estimator itself, of the final step of a Pipeline, or,
+    with metadata routing enabled, of any consumer that requested it
+    (``set_fit_request(validation_candidates=True)``) inside a meta-estimator.
+
     Like the peer, the estimator is fitted once per round and once more on
     the final training set; when the last round added no pseudo-label, its
     estimator is already fitted on that set and is kept as ``estimator_``.
@@ -635,26 +640,29 @@ def _warm_start_key(estimator):
 def _validation_kwargs(estimator, mask):
     """Fit kwargs that restrict the estimator's validation split to ``mask``'s rows.
 
-    A plain estimator gets ``validation_candidates=mask`` when its ``fit``
-    accepts it. A Pipeline gets ``step__validation_candidates`` (without
-    metadata routing) or ``validation_candidates`` (with routing, where the
-    final step must request it: leaving it unrequested is an error, so that
-    the mask is never silently dropped).
+    An estimator whose ``fit`` accepts ``validation_candidates`` gets it. A
+    Pipeline whose final step accepts it gets ``step__validation_candidates``
+    without metadata routing. With routing enabled, any meta-estimator that
+    routes ``validation_candidates`` (its consumer requested it) gets it, and
+    a Pipeline whose final step accepts it but did not request it is an
+    error, so that the mask is never silently dropped.
     """
     if has_fit_parameter(estimator, _VALIDATION_PARAM):
         return {_VALIDATION_PARAM: mask}
-    if not isinstance(estimator, Pipeline):
-        return {}
+    if _routing_enabled() and get_routing_for_object(estimator).consumes(
+        "fit", [_VALIDATION_PARAM]
+    ):
+        return {_VALIDATION_PARAM: mask}
     key, final = _VALIDATION_PARAM, estimator
     while isinstance(final, Pipeline):
         name, final = final.steps[-1]
         key = f"{name}__{key}"
-    if final is None or final == "passthrough" or not has_fit_parameter(final, _VALIDATION_PARAM):
+    if final is estimator or not hasattr(final, "fit"):
+        return {}
+    if not has_fit_parameter(final, _VALIDATION_PARAM):
         return {}
     if not _routing_enabled():
         return {key: mask}
-    if get_routing_for_object(estimator).consumes("fit", [_VALIDATION_PARAM]):
-        return {_VALIDATION_PARAM: mask}
     raise ValueError(
         f"With metadata routing enabled, the final step of the Pipeline must request "
         f"{_VALIDATION_PARAM!r} so that its validation split uses human-labelled samples "
