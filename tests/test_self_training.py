@@ -349,6 +349,7 @@ def _check_masks(clf, y_semi):
     assert clf.pseudo_label_counts_.sum() > 0 and not last.all()
 
 
+@pytest.mark.slow
 def test_cnn_validation_uses_human_labels_only(spy, blob_semi):
     X, y_semi = blob_semi
     clf = SelfTrainingWrapper(spy, threshold=0.5, max_iter=1).fit(X, y_semi)
@@ -357,6 +358,7 @@ def test_cnn_validation_uses_human_labels_only(spy, blob_semi):
     assert "val_loss" in clf.estimator_.history_
 
 
+@pytest.mark.slow
 def test_cnn_validation_routed_through_pipeline(spy, blob_semi):
     X, y_semi = blob_semi
     pipe = make_pipeline(FunctionTransformer(), spy)
@@ -364,6 +366,7 @@ def test_cnn_validation_routed_through_pipeline(spy, blob_semi):
     _check_masks(clf, y_semi)
 
 
+@pytest.mark.slow
 def test_cnn_validation_with_metadata_routing(spy, blob_semi):
     X, y_semi = blob_semi
     with config_context(enable_metadata_routing=True):
@@ -376,6 +379,7 @@ def test_cnn_validation_with_metadata_routing(spy, blob_semi):
     _check_masks(clf, y_semi)
 
 
+@pytest.mark.slow
 def test_cnn_recipe_on_image_arrays(tiny_cnn_params):
     X, y = make_blob_images(40, side=16)
     U, _ = make_blob_images(30, side=16, random_state=1)
@@ -389,6 +393,7 @@ def test_cnn_recipe_on_image_arrays(tiny_cnn_params):
     assert clf.estimator_.image_shape_ == (16, 16)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("retrain, warm", [("fresh", [False, False]), ("continue", [False, True])])
 def test_cnn_retrain_modes(spy, blob_semi, retrain, warm):
     X, y_semi = blob_semi
