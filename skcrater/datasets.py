@@ -1,0 +1,743 @@
+"""Synthetic crater tiles, the course data layout and the submission format.
+
+* :func:`make_craters` draws realistic synthetic crater / no-crater tiles.
+* :func:`load_course_data` reads a folder in the course layout
+  (``Xtrain1.npy``, ``Ytrain1.npy``, ``Xtrain1_extra.npy``, ``Xtest1.npy``).
+* :func:`load_hrsc48` reads the labelled HRSC48 Mars tiles (``west_*.npy``).
+* :func:`save_predictions` writes predicted labels in the submission format.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
+
+__all__ = ["make_craters", "load_course_data", "load_hrsc48", "save_predictions"]
+
+# Sun elevation above the horizon: low, as in orbital images taken for relief;
+# light reaching cast shadows (relative to a flat sunlit surface, ~0.5).
+_SUN_ELEVATION = math.radians(22.0)
+_SHADOW_DEPTH, _AMBIENT = 0.85, 0.08
+# Exposure of a tile: mean grey ~ N(mean, std) and gain ~ lognormal, the same
+# for both classes. Rendered tiles have a pixel std of about _TYPICAL_STD, so
+# the gain is about the pixel std in grey levels (HRSC48: mean grey 159 +- 30,
+# pixel std 31 for no-crater and 42 for crater tiles).
+_EXPOSURE_MEAN = (155.0, 28.0)
+_GAIN_LOG, _TYPICAL_STD = (math.log(30.0), 0.3), 0.1
+# Probability that a tile shows each distractor (the same for both classes).
+_P_RIDGE, _P_DUNES, _P_STREAK, _P_BOULDERS = 0.3, 0.15, 0.15, 0.3
+# Pits: mean count per tile (at most _MAX_PITS) and their diameters relative
+# to the smallest crater; crater tiles hold up to _MAX_EXTRA_CRATERS more.
+_PIT_RATE, _PIT_SIZE, _MAX_PITS = 0.9, (0.3, 0.9), 4
+_P_EXTRA_CRATER, _MAX_EXTRA_CRATERS = 0.2, 2
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "image_size": [Interval(Integral, 8, None, closed="left")],
+        "weights": ["array-like"],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "diameter_range": ["array-like"],
+        "light_angle": [Real, None],
+        "n_unlabeled": [Interval(Integral, 0, None, closed="left")],
+        "unlabeled_weights": ["array-like", None],
+        "random_state": ["random_state", np.random.Generator],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_craters(
+    n_samples=1000,
+    *,
+    image_size=48,
+    weights=(0.36, 0.64),
+    noise=0.1,
+    diameter_range=(0.33, 0.8),
+    light_angle=135.0,
+    n_unlabeled=0,
+    unlabeled_weights=None,
+    random_state=None,
+):
+    """Generate synthetic grayscale crater (1) / no-crater (0) tiles.
+
+    Each tile is rendered from a height map lit by a low sun (Lambertian
+    shading with self-shadow): a crater is a bowl with a raised rim, so its
+    wall on the side of the sun is in shadow and the far wall is bright.
+    The terrain is multi-scale (fractal) relief with albedo patches.
+
+    * **Crater tiles (1)** hold one crater whose diameter lies in
+      ``diameter_range``, centred at a random offset of up to a quarter of
+      the tile from its centre (large ones are cut by the tile edge),
+      sometimes with one or two more craters of that size anywhere (cut or
+      not). Craters range from fresh (deep, sharp rim) to degraded (shallow,
+      partly filled), so some are faint.
+    * **No-crater tiles (0)** hold no crater of that size.
+    * **Both classes** show the same distractors with the same
+      probabilities: ridges (straight or arcs), dunes, dark streaks, boulder
+      fields and small pits (craters smaller than ``diameter_range``, some
+      close to its lower end). Only the crater makes the class.
+    * **Exposure**: every tile is scaled to a random mean grey and contrast
+      drawn from the same distribution for both classes, as real images
+      differ in exposure, so brightness is no shortcut.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of labelled tiles.
+    image_size : int, default=48
+        Side of the square tiles in pixels (>= 8; 16 or more gives
+        recognisable craters). Every size-like property scales with it.
+    weights : array-like of 2 floats, default=(0.36, 0.64)
+        Proportions of class 0 (no crater) and class 1 (crater); normalised
+        to sum to 1. The counts are exact (rounded), the order shuffled.
+    noise : float, default=0.1
+        Standard deviation of the white sensor noise, relative to the
+        contrast (pixel standard deviation) of the tile.
+    diameter_range : array-like of 2 floats, default=(0.33, 0.8)
+        Smallest and largest crater diameter, as fractions of
+        ``image_size``; ``0 < low <= high <= 1.5``.
+    light_angle : float or None, default=135.0
+        Direction the sun shines from, in degrees counter-clockwise from the
+        right edge of the tile (90 = from the top, 135 = from the top left),
+        the same for the whole data set as in one orbital image. None draws
+        a random direction for each tile (a harder task).
+    n_unlabeled : int, default=0
+        Number of extra tiles drawn from the same generator whose labels
+        are dropped (a pool for semi-supervised learning). When positive a
+        third array is returned.
+    unlabeled_weights : array-like of 2 floats or None, default=None
+        Class mix of the unlabelled pool; None uses ``weights``.
+    random_state : int, RandomState instance, Generator or None, default=None
+        Seed of the draw; an int gives the same tiles on every call.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, image_size ** 2), dtype uint8
+        The tiles, flattened row-major (``X.reshape(-1, image_size,
+        image_size)`` gives the images).
+    y : ndarray of shape (n_samples,), dtype int64
+        1 for a crater tile, 0 for a no-crater tile.
+    X_unlabeled : ndarray of shape (n_unlabeled, image_size ** 2), dtype uint8
+        Returned only when ``n_unlabeled > 0``: the unlabelled pool, whose
+        classes follow ``unlabeled_weights`` (``weights`` by default).
+
+    See Also
+    --------
+    load_hrsc48 : Real labelled Mars tiles of the same kind.
+
+    Notes
+    -----
+    The classes overlap on purpose: small pits near the lower end of
+    ``diameter_range`` resemble the smallest craters, and degraded craters
+    fade into rough terrain, so no classifier should be perfect.
+
+    Examples
+    --------
+    >>> from skcrater.datasets import make_craters
+    >>> X, y = make_craters(10, image_size=28, random_state=0)
+    >>> X.shape, X.dtype, int(y.sum())
+    ((10, 784), dtype('uint8'), 6)
+    >>> X, y, X_pool = make_craters(10, image_size=28, n_unlabeled=5, random_state=0)
+    >>> X_pool.shape
+    (5, 784)
+    """
+    weights = _check_weights(weights, "weights")
+    pool_weights = (
+        weights
+        if unlabeled_weights is None
+        else _check_weights(unlabeled_weights, "unlabeled_weights")
+    )
+    diameter_range = _check_diameter_range(diameter_range)
+    if light_angle is not None and not math.isfinite(light_angle):
+        raise ValueError(
+            f"light_angle must be a finite number of degrees or None; got {light_angle}."
+        )
+    rng = _check_rng(random_state)
+
+    y = _draw_labels(n_samples, weights, rng)
+    labels = y if not n_unlabeled else np.r_[y, _draw_labels(n_unlabeled, pool_weights, rng)]
+    tiles = _render(labels, int(image_size), rng, noise, diameter_range, light_angle)
+    X = tiles.reshape(len(labels), -1)
+    if n_unlabeled:
+        return X[:n_samples], y, X[n_samples:]
+    return X, y
+
+
+# --------------------------------------------------------------------------
+# Files.
+
+#: File names of the course layout: (attribute, file, required when labelled).
+_COURSE_FILES = (
+    ("X", "Xtrain1.npy"),
+    ("y", "Ytrain1.npy"),
+    ("X_extra", "Xtrain1_extra.npy"),
+    ("X_test", "Xtest1.npy"),
+)
+
+
+def load_course_data(path, *, labeled=True):
+    """Load a folder in the course layout.
+
+    The layout of the IST machine-learning course crater task: flattened
+    48x48 grey images, one per row.
+
+    ======================= =========== ========================================
+    file                    attribute   content
+    ======================= =========== ========================================
+    ``Xtrain1.npy``         ``X``       labelled images, (n, side * side)
+    ``Ytrain1.npy``         ``y``       their labels, (n,): 1 crater, 0 none
+    ``Xtrain1_extra.npy``   ``X_extra`` unlabelled images (optional)
+    ``Xtest1.npy``          ``X_test``  images to predict (optional)
+    ======================= =========== ========================================
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+    labeled : bool, default=True
+        When True, ``Xtrain1.npy`` and ``Ytrain1.npy`` must be present. When
+        False every file is optional (a folder holding only unlabelled
+        images, such as the public IST 2024/25 copy, which lacks
+        ``Xtrain1.npy``), but at least one image file must be present;
+        ``y`` is still loaded when ``Ytrain1.npy`` exists (it then gives the
+        class prior even without its images).
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        With attributes ``X``, ``y``, ``X_extra`` and ``X_test``; each is an
+        ndarray as stored, or None for a missing optional file.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder or a required file is missing (the message names it).
+    ValueError
+        A file is unreadable or inconsistent: image arrays that are not 2-D
+        with a square number of columns, different image sizes between
+        files, ``y`` not 1-D, or ``X`` and ``y`` with different row counts.
+        The message names the file.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from skcrater.datasets import load_course_data, make_craters
+    >>> X, y = make_craters(6, image_size=48, random_state=0)
+    >>> folder = tempfile.mkdtemp()
+    >>> np.save(f"{folder}/Xtrain1.npy", X); np.save(f"{folder}/Ytrain1.npy", y)
+    >>> data = load_course_data(folder)
+    >>> data.X.shape, data.y.shape, data.X_test is None
+    ((6, 2304), (6,), True)
+    """
+    folder = _check_folder(path)
+    required = {"X", "y"} if labeled else set()
+    data = Bunch(
+        **{key: _load_npy(folder / name, required=key in required) for key, name in _COURSE_FILES}
+    )
+    images = {name: data[key] for key, name in _COURSE_FILES if key != "y"}
+    if not any(value is not None for value in images.values()):
+        raise FileNotFoundError(
+            f"No image file in {folder}: expected at least one of " + ", ".join(images) + "."
+        )
+    _check_images_consistent(folder, images)
+    _check_labels(folder, "Ytrain1.npy", data.y, "Xtrain1.npy", data.X)
+    return data
+
+
+def load_hrsc48(path):
+    """Load the HRSC48 labelled Mars crater tiles.
+
+    ========================== ================= ================================
+    file                       attribute         content
+    ========================== ================= ================================
+    ``west_X.npy``             ``X``             tiles, (n, 2304) uint8
+    ``west_y.npy``             ``y``             labels, (n,): 1 crater, 0 none
+    ``west_groups.npy``        ``groups``        spatial block of each tile, (n,)
+    ``west_unlabeled_X.npy``   ``X_unlabeled``   unlabelled tiles (optional)
+    ========================== ================= ================================
+
+    Tiles close on the ground share pixels, so cross-validate with the
+    groups (e.g. :class:`~sklearn.model_selection.StratifiedGroupKFold`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder (``shared/data/hrsc48`` beside the project).
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        With attributes ``X``, ``y``, ``groups`` and ``X_unlabeled`` (None
+        when ``west_unlabeled_X.npy`` is missing).
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder or a required file is missing (the message names it).
+    ValueError
+        A file is unreadable or shapes disagree (the message names the file).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from skcrater.datasets import load_hrsc48, make_craters
+    >>> X, y = make_craters(6, random_state=0)
+    >>> folder = tempfile.mkdtemp()
+    >>> for name, a in [("X", X), ("y", y), ("groups", np.arange(6) // 2)]:
+    ...     np.save(f"{folder}/west_{name}.npy", a)
+    >>> data = load_hrsc48(folder)
+    >>> data.X.shape, data.groups.shape, data.X_unlabeled is None
+    ((6, 2304), (6,), True)
+    """
+    folder = _check_folder(path)
+    data = Bunch(
+        X=_load_npy(folder / "west_X.npy", required=True),
+        y=_load_npy(folder / "west_y.npy", required=True),
+        groups=_load_npy(folder / "west_groups.npy", required=True),
+        X_unlabeled=_load_npy(folder / "west_unlabeled_X.npy", required=False),
+    )
+    _check_images_consistent(
+        folder, {"west_X.npy": data.X, "west_unlabeled_X.npy": data.X_unlabeled}
+    )
+    _check_labels(folder, "west_y.npy", data.y, "west_X.npy", data.X)
+    _check_labels(folder, "west_groups.npy", data.groups, "west_X.npy", data.X)
+    return data
+
+
+def save_predictions(y_pred, path, *, overwrite=False):
+    """Write predicted labels in the submission format: a 1-D int ``.npy`` of 0/1.
+
+    The file is written to a temporary file in the same folder and then
+    moved into place, so an interrupted write never leaves a partial file,
+    and an existing file is replaced only when ``overwrite=True``.
+
+    Parameters
+    ----------
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels: 0/1 integers, floats equal to 0 or 1, or booleans.
+    path : str or path-like
+        Destination; ``.npy`` is appended when the name lacks it (as
+        :func:`numpy.save` does). Its folder must exist.
+    overwrite : bool, default=False
+        Replace an existing file.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        ``y_pred`` is empty, not 1-D, not finite or holds values other than
+        0 and 1.
+    TypeError
+        ``y_pred`` is not numeric.
+    FileExistsError
+        The file exists and ``overwrite`` is False.
+    FileNotFoundError
+        The destination folder does not exist.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from skcrater.datasets import save_predictions
+    >>> path = save_predictions([0, 1, 1], f"{tempfile.mkdtemp()}/Ytest1")
+    >>> path.name, np.load(path)
+    ('Ytest1.npy', array([0, 1, 1]))
+    """
+    labels = _check_binary_labels(y_pred)
+    path = Path(path)
+    if path.suffix != ".npy":
+        path = path.with_name(path.name + ".npy")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"Folder {path.parent} does not exist; cannot write {path.name}.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file name.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # os.open with mode 0o666 leaves the permissions to the umask, like np.save.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as fh:
+            np.save(fh, labels, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _move_into_place(tmp, path, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _move_into_place(tmp, path, overwrite):
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    # A hard link fails if the name was taken meanwhile, so nothing is clobbered.
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.") from None
+    except OSError:  # file systems without hard links
+        if path.exists():
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.") from None
+        os.replace(tmp, path)
+
+
+def _check_binary_labels(y_pred):
+    labels = np.asarray(y_pred)
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(
+            f"y_pred must hold numeric 0/1 labels or booleans; got dtype {labels.dtype}."
+        )
+    if labels.ndim != 1:
+        raise ValueError(f"y_pred must be 1-D, one label per image; got shape {labels.shape}.")
+    if not labels.size:
+        raise ValueError("y_pred is empty.")
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+        raise ValueError("y_pred holds NaN or infinite values.")
+    bad = labels[(labels != 0) & (labels != 1)]
+    if bad.size:
+        raise ValueError(f"y_pred must hold only 0 and 1; found {np.unique(bad)[:5].tolist()}.")
+    return labels.astype(np.int64)
+
+
+def _check_folder(path):
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Data folder {folder} does not exist or is not a folder.")
+    return folder
+
+
+def _load_npy(file, *, required):
+    if not file.is_file():
+        if required:
+            raise FileNotFoundError(f"Required file {file.name} is missing from {file.parent}.")
+        return None
+    try:
+        return np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"Cannot read {file}: {exc}") from exc
+
+
+def _check_images_consistent(folder, images):
+    """Image files: 2-D, a square number of columns, the same in every file."""
+    n_features = {}
+    for name, X in images.items():
+        if X is None:
+            continue
+        if X.ndim != 2 or math.isqrt(X.shape[1]) ** 2 != X.shape[1]:
+            raise ValueError(
+                f"{folder / name} must hold flattened square images, shape (n, side * side); "
+                f"got shape {X.shape}."
+            )
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"{folder / name} must hold numbers; got dtype {X.dtype}.")
+        n_features[name] = X.shape[1]
+    if len(set(n_features.values())) > 1:
+        found = ", ".join(f"{name}: {n}" for name, n in n_features.items())
+        raise ValueError(f"Image files in {folder} have different numbers of pixels ({found}).")
+
+
+def _check_labels(folder, name, y, x_name, X):
+    """A per-image vector: 1-D with one entry per row of X (when X is present)."""
+    if y is None:
+        return
+    if y.ndim != 1:
+        raise ValueError(f"{folder / name} must be 1-D, one value per image; got shape {y.shape}.")
+    if X is not None and len(y) != len(X):
+        raise ValueError(f"{folder / name} has {len(y)} entries but {x_name} has {len(X)} images.")
+
+
+# --------------------------------------------------------------------------
+# make_craters: arguments.
+
+
+def _check_weights(weights, name):
+    try:
+        w = np.asarray(weights, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be two numbers; got {weights!r}.") from None
+    if w.shape != (2,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(
+            f"{name} must be two non-negative numbers (proportions of class 0 and class 1) "
+            f"with a positive sum; got {weights!r}."
+        )
+    return w / w.sum()
+
+
+def _check_diameter_range(diameter_range):
+    try:
+        d = np.asarray(diameter_range, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"diameter_range must be two numbers; got {diameter_range!r}.") from None
+    if d.shape != (2,) or not (0 < d[0] <= d[1] <= 1.5):
+        raise ValueError(
+            "diameter_range must be (low, high) fractions of image_size with "
+            f"0 < low <= high <= 1.5; got {diameter_range!r}."
+        )
+    return float(d[0]), float(d[1])
+
+
+def _check_rng(random_state):
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, Integral):
+        return np.random.default_rng(random_state)
+    # A RandomState instance: draw the seed from it, as scikit-learn does.
+    return np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+
+
+def _draw_labels(n, weights, rng):
+    n_pos = int(round(weights[1] * n))
+    y = np.zeros(n, dtype=np.int64)
+    y[:n_pos] = 1
+    return rng.permutation(y)
+
+
+# --------------------------------------------------------------------------
+# Rendering. All tiles are drawn at once on a canvas a little larger than the
+# tile (so that blur, gradients and periodic noise have no edge effects).
+# Distances and heights are in pixels, so slopes are plain ratios.
+
+
+def _render(labels, size, rng, noise, diameter_range, light_angle):
+    n = len(labels)
+    if light_angle is None:
+        azimuth = rng.uniform(0.0, 2 * np.pi, n)
+    else:
+        azimuth = np.full(n, math.radians(light_angle))
+    scene = _Scene(n, size, rng, azimuth)
+    _add_terrain(scene)
+    _add_craters(scene, labels, diameter_range)
+    _add_pits(scene, diameter_range)
+    _add_ridges(scene)
+    _add_dunes(scene)
+    _add_boulders(scene)
+    return _expose(scene.render(), rng, noise)
+
+
+class _Scene:
+    """Height map and cast shadows of a batch of tiles under a low sun."""
+
+    def __init__(self, n, size, rng, azimuth):
+        self.n, self.size, self.rng = n, size, rng
+        self.blur = 1.4 * size / 48
+        self.pad = math.ceil(2 * self.blur) + 2  # room for the blur and the gradient
+        self.canvas = size + 2 * self.pad
+        # Coordinates of pixel centres; the tile itself spans [0, size).
+        grid = np.arange(self.canvas, dtype=np.float32) - self.pad + 0.5
+        self.yy, self.xx = grid[:, None], grid[None, :]
+        self.height = np.zeros((n, self.canvas, self.canvas), dtype=np.float32)
+        self.shadow = np.ones_like(self.height)
+        # Horizontal unit vector towards the sun; rows run downwards, so a sun
+        # "from the top" lies towards negative rows.
+        self.sun_x = np.cos(azimuth).astype(np.float32)
+        self.sun_y = -np.sin(azimuth).astype(np.float32)
+
+    def uniform(self, low, high, k):
+        """Draw k floats as a column broadcastable against (k, canvas, canvas)."""
+        return self.rng.uniform(low, high, k).astype(np.float32)[:, None, None]
+
+    def add_craters(self, idx, cy, cx, diameter):
+        """Add one crater to each tile of ``idx``: centres and diameters in pixels."""
+        k = len(idx)
+        if not k:
+            return
+        col = (slice(None), None, None)
+        radius = (diameter / 2).astype(np.float32)[col]
+        # Depth/diameter from 0.2 (fresh) down to 0.04 (degraded); degraded
+        # craters also lose most of their rim and get a flat, filled floor.
+        freshness = self.uniform(0.0, 1.0, k) ** 0.4
+        depth = 2 * radius * (0.04 + 0.16 * freshness)
+        rim = depth * self.uniform(0.15, 0.4, k)
+        floor = 1.0 - (1.0 - freshness) * self.uniform(0.0, 0.6, k)
+        u = (self.xx - cx.astype(np.float32)[col]) / radius
+        v = (self.yy - cy.astype(np.float32)[col]) / radius
+        q2 = u * u + v * v
+        inside = q2 < 1.0
+        below_rim = depth * np.minimum(1.0 - q2, floor)
+        self.height[idx] += np.where(inside, rim - below_rim, rim / np.maximum(q2, 1.0) ** 2)
+        # The sunward rim casts a shadow on the bowl: a point is dark when it
+        # lies deeper below the rim than the sun rises over the distance to it.
+        toward_sun = u * self.sun_x[idx][col] + v * self.sun_y[idx][col]
+        reach = radius * (np.sqrt(np.maximum(toward_sun**2 - q2 + 1.0, 0.0)) - toward_sun)
+        depth_in_shadow = below_rim - reach * math.tan(_SUN_ELEVATION)
+        cast = np.clip(depth_in_shadow + 0.5, 0.0, 1.0) * inside
+        self.shadow[idx] *= 1.0 - _SHADOW_DEPTH * cast
+
+    def render(self):
+        """Lit, blurred tiles as float arrays of shape (n, size, size)."""
+        from scipy.ndimage import gaussian_filter
+
+        inner = (slice(None), slice(1, -1), slice(1, -1))
+        light = _hillshade(self.height, self.sun_x, self.sun_y) * self.shadow[inner]
+        image = _albedo(self)[inner] * (light + _AMBIENT)
+        image = gaussian_filter(image, sigma=(0, self.blur, self.blur), mode="nearest")
+        start = self.pad - 1  # the gradient took one pixel off each side
+        return image[:, start : start + self.size, start : start + self.size]
+
+
+def _fractal(n, canvas, rng, beta):
+    """Gaussian noise with power spectrum 1 / f**beta (one exponent per tile), unit std."""
+    from scipy import fft
+
+    white = rng.standard_normal((n, canvas, canvas), dtype=np.float32)
+    f = np.hypot(fft.fftfreq(canvas)[:, None], fft.rfftfreq(canvas)[None, :])
+    f[0, 0] = 1.0
+    log_f = np.log(f).astype(np.float32)
+    spectrum = fft.rfft2(white)
+    spectrum *= np.exp(np.asarray(-beta / 2, np.float32)[:, None, None] * log_f)
+    spectrum[:, 0, 0] = 0.0
+    field = fft.irfft2(spectrum, s=(canvas, canvas))
+    return field / field.std(axis=(1, 2), keepdims=True)
+
+
+def _add_terrain(scene):
+    """Multi-scale relief, scaled to a random r.m.s. slope per tile."""
+    n = scene.n
+    height = _fractal(n, scene.canvas, scene.rng, scene.rng.uniform(2.8, 3.6, n))
+    gy, gx = _gradient(height)
+    slope = np.sqrt(np.mean(gy**2 + gx**2, axis=(1, 2), keepdims=True))
+    scene.height += height * (scene.uniform(0.03, 0.12, n) / slope)
+
+
+def _add_craters(scene, labels, diameter_range):
+    """One crater near the centre of each crater tile, sometimes more anywhere."""
+    size, rng = scene.size, scene.rng
+    low, high = diameter_range[0] * size, diameter_range[1] * size
+    tiles = np.flatnonzero(labels == 1)
+    centre = size / 2 + rng.uniform(-size / 4, size / 4, (2, len(tiles)))
+    scene.add_craters(tiles, centre[0], centre[1], _log_uniform(rng, low, high, len(tiles)))
+    for _ in range(_MAX_EXTRA_CRATERS):
+        extra = tiles[rng.random(len(tiles)) < _P_EXTRA_CRATER]
+        centre = rng.uniform(0, size, (2, len(extra)))
+        scene.add_craters(extra, centre[0], centre[1], _log_uniform(rng, low, high, len(extra)))
+
+
+def _add_pits(scene, diameter_range):
+    """Craters smaller than the crater class, in tiles of both classes."""
+    size, rng = scene.size, scene.rng
+    counts = rng.poisson(_PIT_RATE, scene.n)
+    for j in range(_MAX_PITS):
+        tiles = np.flatnonzero(counts > j)
+        diameter = diameter_range[0] * size * rng.uniform(*_PIT_SIZE, len(tiles))
+        centre = rng.uniform(0, size, (2, len(tiles)))
+        scene.add_craters(tiles, centre[0], centre[1], diameter)
+
+
+def _add_ridges(scene):
+    """Ridges or troughs along straight lines or circular arcs (arcs mimic rims)."""
+    size, rng = scene.size, scene.rng
+    tiles = np.flatnonzero(rng.random(scene.n) < _P_RIDGE)
+    k = len(tiles)
+    if not k:
+        return
+    # A straight ridge is an arc of a very large circle.
+    curved = rng.random(k) < 0.5
+    arc_radius = np.where(curved, rng.uniform(0.3, 1.0, k), rng.uniform(4.0, 8.0, k)) * size
+    theta = rng.uniform(0, 2 * np.pi, k)
+    point = rng.uniform(0.2, 0.8, (2, k)) * size
+    cy = (point[0] + arc_radius * np.sin(theta)).astype(np.float32)[:, None, None]
+    cx = (point[1] + arc_radius * np.cos(theta)).astype(np.float32)[:, None, None]
+    arc_radius = arc_radius.astype(np.float32)[:, None, None]
+    dist = np.hypot(scene.yy - cy, scene.xx - cx) - arc_radius
+    width = scene.uniform(0.04, 0.12, k) * size
+    amp = width * scene.uniform(0.3, 0.8, k) * np.where(rng.random(k) < 0.7, 1, -1)[:, None, None]
+    scene.height[tiles] += amp * np.exp(-((dist / width) ** 2))
+
+
+def _add_dunes(scene):
+    """Asymmetric periodic dunes over part or all of the tile."""
+    size, rng = scene.size, scene.rng
+    tiles = np.flatnonzero(rng.random(scene.n) < _P_DUNES)
+    k = len(tiles)
+    if not k:
+        return
+    theta = scene.uniform(0, np.pi, k)
+    wavelength = scene.uniform(0.12, 0.3, k) * size
+    phase = (scene.yy * np.sin(theta) + scene.xx * np.cos(theta)) / wavelength
+    phase += scene.uniform(0.0, 1.0, k)
+    profile = np.abs(phase % 1.0) ** 1.5  # gentle stoss slope, steep lee face
+    amp = wavelength * scene.uniform(0.08, 0.2, k)
+    dy = scene.yy - scene.uniform(0, size, k)
+    dx = scene.xx - scene.uniform(0, size, k)
+    envelope = np.exp(-(dy**2 + dx**2) / (scene.uniform(0.3, 1.5, k) * size) ** 2)
+    scene.height[tiles] += amp * profile * envelope
+
+
+def _add_boulders(scene):
+    """Fields of small bumps: random impulses blurred to a pixel or two."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = scene.rng
+    tiles = np.flatnonzero(rng.random(scene.n) < _P_BOULDERS)
+    k = len(tiles)
+    if not k:
+        return
+    shape = (k, scene.canvas, scene.canvas)
+    sigma = 0.6 * max(scene.size / 48, 0.5)
+    heights = rng.uniform(2.0, 6.0, shape).astype(np.float32)
+    bumps = np.where(rng.random(shape) < scene.uniform(0.002, 0.012, k), heights, 0.0)
+    # A blurred impulse of height h peaks at h / (2 pi sigma^2); bring it back to ~h / 4.
+    bumps = gaussian_filter(bumps.astype(np.float32), sigma=(0, sigma, sigma), mode="wrap")
+    scene.height[tiles] += bumps * np.float32(2 * np.pi * sigma**2 / 4)
+
+
+def _gradient(height):
+    """Central differences; the result is one pixel smaller on each side."""
+    gy = 0.5 * (height[:, 2:, 1:-1] - height[:, :-2, 1:-1])
+    gx = 0.5 * (height[:, 1:-1, 2:] - height[:, 1:-1, :-2])
+    return gy, gx
+
+
+def _hillshade(height, sun_x, sun_y):
+    """Lambertian reflectance (with self-shadow) of the relief under the sun."""
+    gy, gx = _gradient(height)
+    col = (slice(None), None, None)
+    cos_e, sin_e = math.cos(_SUN_ELEVATION), math.sin(_SUN_ELEVATION)
+    lit = (sin_e - cos_e * (gx * sun_x[col] + gy * sun_y[col])) / np.sqrt(1.0 + gx**2 + gy**2)
+    return np.maximum(lit, 0.0)
+
+
+def _albedo(scene):
+    """Multiplicative brightness patches, with a dark streak on some tiles."""
+    n, size, rng = scene.n, scene.size, scene.rng
+    patches = _fractal(n, scene.canvas, rng, np.full(n, 3.0))
+    albedo = np.exp(scene.uniform(0.05, 0.3, n) * patches)
+    tiles = np.flatnonzero(rng.random(n) < _P_STREAK)
+    k = len(tiles)
+    if k:
+        theta = scene.uniform(0, np.pi, k)
+        dist = (scene.yy - size / 2) * np.cos(theta) - (scene.xx - size / 2) * np.sin(theta)
+        dist += scene.uniform(-0.35, 0.35, k) * size
+        width = scene.uniform(0.05, 0.2, k) * size
+        albedo[tiles] *= 1.0 - scene.uniform(0.2, 0.5, k) * np.exp(-((dist / width) ** 2))
+    return albedo
+
+
+def _expose(image, rng, noise):
+    """Apply a random exposure (mean grey and gain) and sensor noise to each tile.
+
+    The mean grey level is entirely exposure. The contrast is the gain times
+    the relief seen in the tile, so that, as in real images, a crater's
+    shadow adds contrast to a tile.
+    """
+    n = len(image)
+    image = (image - image.mean(axis=(1, 2), keepdims=True)) / _TYPICAL_STD
+    if noise:
+        image += noise * rng.standard_normal(image.shape, dtype=np.float32)
+    grey = rng.normal(*_EXPOSURE_MEAN, (n, 1, 1))
+    gain = rng.lognormal(*_GAIN_LOG, (n, 1, 1))
+    return np.clip(np.rint(grey + gain * image), 0, 255).astype(np.uint8)
+
+
+def _log_uniform(rng, low, high, size):
+    return np.exp(rng.uniform(math.log(low), math.log(high), size))
