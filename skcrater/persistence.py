@@ -130,6 +130,8 @@ def save(estimator, path, *, overwrite=False, metadata=None):
         raise IsADirectoryError(f"{path} is a directory; give a file name such as model.skcrater.")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"Cannot save to {path}: folder {path.parent} does not exist.")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}.")
     writer = _Writer()

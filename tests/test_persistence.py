@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from skcrater import persistence
+from skcrater import TileStandardizer, persistence
 from skcrater.persistence import ModelFileError, load, read_manifest, save
 
 
@@ -127,6 +127,7 @@ def test_self_training_wrapper_round_trip(cnn, data, tmp_path):
     [
         lambda: make_pipeline(StandardScaler(), PCA(3, random_state=np.random.RandomState(0))),
         lambda: LogisticRegression(C=0.5, class_weight={0: 1.0, 1: 3.0}),
+        lambda: make_pipeline(TileStandardizer(), LogisticRegression()),
     ],
 )
 def test_sklearn_estimators_round_trip(make, data, tmp_path):
@@ -205,6 +206,8 @@ def test_refuses_to_overwrite_unless_asked(saved, logreg, data):
     assert load(saved).C == 0.1
     with pytest.raises(IsADirectoryError):
         save(logreg, saved.parent)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save(logreg, saved.parent / "missing" / "m.skcrater")
 
 
 def test_interrupted_save_keeps_the_old_file(saved, logreg, monkeypatch):
