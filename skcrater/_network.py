@@ -13,7 +13,37 @@ import random
 
 import numpy as np
 
-__all__ = ["check_geometry", "build_network", "seeded"]
+__all__ = [
+    "AUGMENTATIONS",
+    "LR_SCHEDULES",
+    "augment_tiles",
+    "augmented_batches",
+    "check_geometry",
+    "build_network",
+    "lr_schedule_callback",
+    "seeded",
+]
+
+# Each augmentation is a set of symmetries of the square; every training tile
+# gets one of them, drawn uniformly, anew in every epoch. "k" rotates by k*90
+# degrees (counter-clockwise), "lr"/"ud" mirror left-right / up-down.
+# Mirroring or rotating a tile moves its shadows to where the sun would put
+# them under another lighting direction, so which of these help is measured
+# per image set (benchmarks/README.md), not assumed.
+_IDENTITY = (0, False)
+AUGMENTATIONS = {
+    "flip_lr": (_IDENTITY, (0, True)),
+    "flip_ud": (_IDENTITY, (2, True)),
+    "rot180": (_IDENTITY, (2, False)),
+    "flips": (_IDENTITY, (0, True), (2, True), (2, False)),
+    "rot90": tuple((k, False) for k in range(4)),
+    "dihedral": tuple((k, m) for k in range(4) for m in (False, True)),
+}
+#: Augmentations that turn h x w tiles into w x h ones (need square tiles).
+TRANSPOSING = frozenset({"rot90", "dihedral"})
+
+#: Learning-rate schedules of ``CraterCNNClassifier(lr_schedule=...)``.
+LR_SCHEDULES = ("cosine", "plateau")
 
 
 def _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding):
@@ -118,6 +148,80 @@ def build_network(
         metrics=["accuracy"],
     )
     return model
+
+
+def augment_tiles(images, augment, rng):
+    """Return a copy of ``(n, h, w, 1)`` tiles, each under a random symmetry.
+
+    ``augment`` names an entry of :data:`AUGMENTATIONS`; ``rng`` is a NumPy
+    ``Generator``. ``(0, True)`` mirrors left-right; ``(2, True)``, a half
+    turn after that mirror, is the up-down mirror.
+    """
+    choices = AUGMENTATIONS[augment]
+    picks = rng.integers(len(choices), size=images.shape[0])
+    out = np.empty_like(images)
+    for i, (k, mirror) in enumerate(choices):
+        rows = picks == i
+        tiles = images[rows]
+        if mirror:
+            tiles = tiles[:, :, ::-1]
+        out[rows] = np.rot90(tiles, k, axes=(1, 2))
+    return out
+
+
+def augmented_batches(x, y, sample_weight, *, augment, batch_size, seed):
+    """A ``keras.utils.PyDataset`` of shuffled, freshly augmented mini-batches.
+
+    Only the training data goes through it: validation and prediction see the
+    tiles as they are.
+    """
+    import keras
+
+    class _AugmentedBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self._rng = np.random.default_rng(seed)
+            self._order = self._rng.permutation(len(x))
+
+        def __len__(self):
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, index):
+            rows = self._order[index * batch_size : (index + 1) * batch_size]
+            return augment_tiles(x[rows], augment, self._rng), y[rows], sample_weight[rows]
+
+        def on_epoch_end(self):
+            self._order = self._rng.permutation(len(x))
+
+    return _AugmentedBatches()
+
+
+def lr_schedule_callback(schedule, *, learning_rate, epochs, patience=None):
+    """Keras callback for a learning-rate schedule name (None gives None).
+
+    ``"cosine"`` decays the rate from ``learning_rate`` to 1% of it along a
+    half cosine over ``epochs`` epochs. ``"plateau"`` halves it when the
+    validation loss has not improved for ``max(2, patience // 3)`` epochs
+    (3 without ``patience``), so that it decays before early stopping fires.
+    """
+    if schedule is None:
+        return None
+    import keras
+
+    if schedule == "cosine":
+        floor = 0.01 * learning_rate
+
+        def rate(epoch, _current):
+            progress = min(epoch / max(epochs - 1, 1), 1.0)
+            return float(floor + (learning_rate - floor) * 0.5 * (1 + np.cos(np.pi * progress)))
+
+        return keras.callbacks.LearningRateScheduler(rate)
+    if schedule == "plateau":
+        wait = 3 if patience is None else max(2, patience // 3)
+        return keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=wait, min_lr=0.01 * learning_rate
+        )
+    raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES} or None, got {schedule!r}.")
 
 
 @contextlib.contextmanager

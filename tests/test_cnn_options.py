@@ -1,0 +1,137 @@
+"""CraterCNNClassifier options: training-time augmentation, learning-rate schedules, preset."""
+
+import pickle
+
+import numpy as np
+import pytest
+from conftest import make_blob_images
+from sklearn.base import clone
+
+from skcrater import CraterCNNClassifier
+from skcrater._network import AUGMENTATIONS, augment_tiles
+
+
+@pytest.mark.parametrize("augment", sorted(AUGMENTATIONS))
+def test_augment_tiles_draws_from_the_named_symmetries(augment):
+    tile = np.arange(16, dtype=np.uint8).reshape(1, 4, 4, 1)
+    out = augment_tiles(np.repeat(tile, 200, axis=0), augment, np.random.default_rng(0))
+    seen = {t.tobytes() for t in out}
+    assert len(seen) == len(AUGMENTATIONS[augment])
+    assert tile.tobytes() in seen
+    # every output is a symmetry of the square of the input: same pixel values
+    assert all(sorted(t.ravel()) == list(range(16)) for t in out[:10])
+
+
+def test_flip_ud_keeps_left_right_order():
+    tile = np.arange(16).reshape(1, 4, 4, 1)
+    out = augment_tiles(np.repeat(tile, 50, axis=0), "flip_ud", np.random.default_rng(1))
+    flipped = out[~np.all(out == tile, axis=(1, 2, 3))]
+    assert flipped.size
+    np.testing.assert_array_equal(flipped[0], tile[0, ::-1])
+
+
+@pytest.mark.parametrize("side, augment", [(16, "dihedral"), (28, "flip_ud")])
+def test_augment_only_in_training(tiny_cnn_params, side, augment):
+    X, y = make_blob_images(n=40, side=side, random_state=side)
+    params = dict(tiny_cnn_params, random_state=0, validation_fraction=0.25)
+    plain = CraterCNNClassifier(**params).fit(X, y)
+    aug = CraterCNNClassifier(**params, augment=augment).fit(X, y)
+    # inference: deterministic and the tiles are not transformed
+    p = aug.predict_proba(X)
+    np.testing.assert_array_equal(p, aug.predict_proba(X))
+    aug.set_params(augment=None)
+    np.testing.assert_array_equal(p, aug.predict_proba(X))
+    # training: the network saw other tiles than the plain one did
+    assert not np.allclose(p, plain.predict_proba(X))
+    assert aug.n_epochs_ == len(aug.history_["val_loss"]) == 2
+    assert 1 <= aug.best_epoch_ <= 2
+
+
+def test_augmented_fit_is_reproducible_and_picklable(tiny_cnn_params, blob_images):
+    X, y = blob_images
+    clf = CraterCNNClassifier(**tiny_cnn_params, augment="flips", random_state=3)
+    p1 = clone(clf).fit(X, y).predict_proba(X)
+    fitted = clf.fit(X, y)
+    np.testing.assert_allclose(fitted.predict_proba(X), p1, atol=1e-6)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(fitted)).predict_proba(X), p1, atol=1e-6)
+
+
+def test_augment_warm_start_continues(tiny_cnn_params, blob_images):
+    X, y = blob_images
+    clf = CraterCNNClassifier(**tiny_cnn_params, augment="flip_lr", warm_start=True, random_state=0)
+    first = clf.fit(X, y).predict_proba(X)
+    second = clf.fit(X, y).predict_proba(X)
+    assert not np.allclose(first, second)
+
+
+def test_rotations_need_square_tiles(tiny_cnn_params):
+    X = np.random.default_rng(0).integers(0, 255, size=(20, 16, 12), dtype=np.uint8)
+    y = np.arange(20) % 2
+    with pytest.raises(ValueError, match="square"):
+        CraterCNNClassifier(**tiny_cnn_params, augment="rot90").fit(X, y)
+    CraterCNNClassifier(**tiny_cnn_params, augment="flips").fit(X, y)
+
+
+def test_invalid_options_are_rejected(tiny_cnn_params, blob_images):
+    X, y = blob_images
+    with pytest.raises(ValueError, match="augment"):
+        CraterCNNClassifier(augment="shear").fit(X, y)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        CraterCNNClassifier(lr_schedule="step").fit(X, y)
+    with pytest.raises(ValueError, match="validation"):
+        CraterCNNClassifier(**tiny_cnn_params, lr_schedule="plateau", validation_fraction=0).fit(
+            X, y
+        )
+
+
+def _learning_rates(schedule, **params):
+    import keras
+
+    class Record(keras.callbacks.Callback):
+        rates = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.rates.append(float(self.model.optimizer.learning_rate))
+
+    X, y = make_blob_images(n=32, side=16)
+    record = Record()
+    CraterCNNClassifier(lr_schedule=schedule, random_state=0, **params).fit(
+        X, y, callbacks=[record]
+    )
+    return record.rates
+
+
+def test_cosine_schedule_decays_learning_rate(tiny_cnn_params):
+    params = dict(tiny_cnn_params, epochs=4, learning_rate=1e-2)
+    rates = _learning_rates("cosine", **params)
+    assert rates[0] == pytest.approx(1e-2)
+    assert rates[-1] == pytest.approx(1e-4)
+    assert np.all(np.diff(rates) < 0)
+    assert _learning_rates(None, **params) == pytest.approx([1e-2] * 4)
+
+
+def test_plateau_schedule_runs(tiny_cnn_params):
+    # a tiny rate: the validation loss barely moves, so the rate is halved
+    params = dict(tiny_cnn_params, epochs=6, learning_rate=1e-7, patience=6)
+    rates = _learning_rates("plateau", **params)
+    assert len(rates) == 6
+    assert rates[0] == pytest.approx(1e-7)
+    assert min(rates) < 1e-7
+
+
+def test_recommended_is_an_unfitted_configured_estimator():
+    clf = CraterCNNClassifier.recommended()
+    assert isinstance(clf, CraterCNNClassifier)
+    assert not hasattr(clf, "classes_")
+    assert clf.get_params() != CraterCNNClassifier().get_params()
+    assert CraterCNNClassifier.recommended(random_state=4).random_state == 4
+    assert clone(clf).get_params() == clf.get_params()
+
+
+@pytest.mark.slow
+def test_recommended_trains_on_28x28_tiles():
+    X, y = make_blob_images(n=40, side=28, random_state=1)
+    clf = CraterCNNClassifier.recommended(random_state=0).set_params(epochs=1)
+    clf.fit(X, y)
+    assert clf.image_shape_ == (28, 28)
+    assert clf.predict(X).shape == (40,)
