@@ -103,7 +103,8 @@ def test_pipeline_with_cnn_round_trip(cnn, data, tmp_path):
 
 
 def test_self_training_wrapper_round_trip(cnn, data, tmp_path):
-    SelfTrainingWrapper = pytest.importorskip("skcrater.self_training").SelfTrainingWrapper
+    from skcrater import SelfTrainingWrapper
+
     X, y = data
     unlabeled, _ = make_blob_images(n=16, side=16, random_state=2)
     model = SelfTrainingWrapper(

@@ -239,8 +239,7 @@ def test_write_report_refuses_to_overwrite_and_removes_stale_figures(logreg, til
 
 @pytest.mark.slow
 def test_write_report_for_a_self_trained_cnn(tmp_path):
-    SelfTrainingWrapper = pytest.importorskip("skcrater.self_training").SelfTrainingWrapper
-    from skcrater import CraterCNNClassifier
+    from skcrater import CraterCNNClassifier, SelfTrainingWrapper
 
     X, y = make_blob_images(n=48, side=16, random_state=4)
     U, _ = make_blob_images(n=24, side=16, random_state=5)
