@@ -227,7 +227,7 @@ def _journal(path):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    return JournalStorage(JournalFileBackend(path))
+    return JournalStorage(JournalFileBackend(str(path)))
 
 
 # ----------------------------------------------------------------- figures
@@ -361,3 +361,21 @@ def test_optuna_search_over_self_training(partly_labelled):
     assert 1 <= best["estimator__epochs"] <= 2
     assert search.best_estimator_.estimator_.threshold == search.best_threshold_
     assert set(np.unique(search.predict(X))) <= {0, 1}
+
+
+# --------------------------------------------------------------------- CLI
+@pytest.mark.slow
+def test_cli_tune_invocations_share_a_study(tmp_path, capsys):
+    cli = pytest.importorskip("skcrater.cli")
+    X, y = make_blob_images(n=40)
+    np.save(tmp_path / "Xtrain1.npy", X)
+    np.save(tmp_path / "Ytrain1.npy", y)
+    common = ["tune", "--data", str(tmp_path), "--n-trials", "1", "--max-epochs", "1"]
+    common += ["--cv", "2", "--storage", str(tmp_path / "study.log")]
+    assert cli.main(common) == 0
+    assert cli.main([*common, "--model", str(tmp_path / "best.skc"), "--plots", str(tmp_path)]) == 0
+    assert (tmp_path / "best.skc").is_file()
+    assert (tmp_path / "optimization_history.png").is_file()
+    study = optuna.load_study(study_name="skcrater-tune", storage=_journal(tmp_path / "study.log"))
+    assert [t.number for t in study.trials] == [0, 1]
+    assert '"trials": 2' in capsys.readouterr().out
