@@ -142,7 +142,7 @@ def build_parser():
 
 
 def _print_metrics(metrics):
-    for key in ("f1", "precision", "recall", "accuracy", "macro_f1", "roc_auc"):
+    for key in ("f1", "precision", "recall", "accuracy", "f1_macro", "roc_auc"):
         if key in metrics:
             print(f"{key:>10}: {metrics[key]:.3f}")
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
@@ -177,7 +177,7 @@ def _cmd_demo(args):
             y_test,
             args.out,
             title="skcrater demo on synthetic craters",
-            timings={"fit_s": fit_s},
+            timings={"fit": fit_s},
             overwrite=True,
         )
         print(f"report written: {paths.html}")
@@ -203,9 +203,13 @@ def _cmd_train(args):
             raise SystemExit("--pseudo-label-threshold needs Xtrain1_extra.npy in --data")
         estimator = SelfTrainingWrapper(clf, threshold=args.pseudo_label_threshold, max_iter=1)
         fit_kwargs = {"X_unlabeled": np.concatenate(pools)}
+    if args.model.exists() and not args.overwrite:  # refuse before, not after, training
+        raise FileExistsError(f"{args.model} exists; pass --overwrite to replace it")
     print(f"training on {len(data.X)} labelled tiles")
+    start = time.perf_counter()
     estimator.fit(data.X, data.y, **fit_kwargs)
-    save(estimator, args.model, overwrite=args.overwrite)
+    metadata = {"fit_s": time.perf_counter() - start, "n_train": len(data.y)}
+    save(estimator, args.model, overwrite=args.overwrite, metadata=metadata)
     print(f"model saved: {args.model}")
     return 0
 
@@ -229,10 +233,11 @@ def _cmd_predict(args):
 
 def _cmd_report(args):
     from .datasets import load_course_data
-    from .persistence import load
+    from .persistence import load, read_manifest
     from .report import write_report
 
     model = load(args.model)
+    fit_s = read_manifest(args.model).get("metadata", {}).get("fit_s")
     data = load_course_data(args.data)
     paths = write_report(
         model,
@@ -240,9 +245,11 @@ def _cmd_report(args):
         data.y,
         args.out,
         title=f"skcrater report: {args.model.name}",
+        timings=None if fit_s is None else {"fit": fit_s},
         overwrite=args.overwrite,
     )
-    print(json.dumps(paths.metrics, indent=2))
+    summary = {k: v for k, v in paths.metrics.items() if k != "threshold_curve"}
+    print(json.dumps(summary, indent=2))
     print(f"report written: {paths.html}")
     return 0
 

@@ -1,0 +1,128 @@
+"""Tests of the ``skcrater`` command line, end to end on tiny synthetic data."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import TINY_CNN
+
+from skcrater.cli import main
+from skcrater.datasets import make_craters
+
+TINY_ARGS = ["--epochs", "2", "--batch-size", "16", "--random-state", "0"]
+
+
+@pytest.fixture
+def course_dir(tmp_path):
+    """A course-layout folder of 16x16 synthetic tiles."""
+    X, y, pool = make_craters(60, image_size=16, n_unlabeled=30, random_state=0)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    np.save(folder / "Xtrain1.npy", X)
+    np.save(folder / "Ytrain1.npy", y)
+    np.save(folder / "Xtrain1_extra.npy", pool)
+    np.save(folder / "Xtest1.npy", pool[:12])
+    return folder
+
+
+@pytest.fixture
+def tiny_recipe(monkeypatch):
+    """Make the CLI's classifier tiny so that the recipe's network trains in a second."""
+    from skcrater import cli
+
+    original = cli._make_classifier
+
+    def small(args, **defaults):
+        return original(args, **defaults).set_params(
+            **{k: v for k, v in TINY_CNN.items() if k not in ("epochs", "batch_size")}
+        )
+
+    monkeypatch.setattr(cli, "_make_classifier", small)
+
+
+def test_help_is_fast_and_does_not_load_tensorflow():
+    code = (
+        "import sys\n"
+        "from skcrater.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "skcrater.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("demo", "train", "predict", "report", "tune"):
+        assert command in out
+
+
+def test_bad_arguments_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(["train", "--data", "x"])
+    assert excinfo.value.code == 2
+    assert "--model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--threshold", "1.5"])
+
+
+@pytest.mark.slow
+def test_demo_prints_metrics_and_writes_report(tmp_path, capsys, tiny_recipe):
+    out = tmp_path / "demo"
+    code = main(["demo", "--n-samples", "80", "--image-size", "16", "--out", str(out), *TINY_ARGS])
+    assert code == 0
+    printed = capsys.readouterr().out
+    for word in ("f1", "precision", "recall", "accuracy", "confusion matrix"):
+        assert word in printed
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert 0 <= metrics["f1"] <= 1
+    assert np.sum(metrics["confusion_matrix"]) == 20  # the 25% test split of 80 tiles
+    assert (out / "report.html").stat().st_size > 1000
+
+
+def test_train_then_predict_round_trip(course_dir, tmp_path, capsys, tiny_recipe):
+    model = tmp_path / "model.skcrater"
+    assert main(["train", "--data", str(course_dir), "--model", str(model), *TINY_ARGS]) == 0
+    assert model.is_file()
+    output = tmp_path / "y_pred.npy"
+    args = ["predict", "--model", str(model), "--input", str(course_dir / "Xtest1.npy")]
+    assert main([*args, "--output", str(output)]) == 0
+    y_pred = np.load(output)
+    assert y_pred.shape == (12,) and y_pred.dtype.kind == "i"
+    assert set(np.unique(y_pred)) <= {0, 1}
+
+    # the saved model predicts exactly what the CLI wrote
+    from skcrater.persistence import load
+
+    np.testing.assert_array_equal(load(model).predict(np.load(course_dir / "Xtest1.npy")), y_pred)
+
+    # neither the model nor the predictions are overwritten unless asked
+    assert main([*args, "--output", str(output)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["train", "--data", str(course_dir), "--model", str(model), *TINY_ARGS]) == 2
+    assert main([*args, "--output", str(output), "--overwrite"]) == 0
+
+    out = tmp_path / "report"
+    assert main(["report", "--model", str(model), "--data", str(course_dir), "--out", str(out)]) == 0
+    info = json.loads((out / "metrics.json").read_text())
+    assert info["metrics"]["n_samples"] == 60
+    assert info["timings_s"]["fit"] > 0  # the fit time saved with the model by `train`
+
+
+@pytest.mark.slow
+def test_train_with_self_training(course_dir, tmp_path, tiny_recipe):
+    model = tmp_path / "st.skcrater"
+    args = ["train", "--data", str(course_dir), "--model", str(model), *TINY_ARGS]
+    assert main([*args, "--pseudo-label-threshold", "0.6", "--use-test-pool"]) == 0
+    from skcrater.persistence import load
+
+    loaded = load(model)
+    assert type(loaded).__name__ == "SelfTrainingWrapper"
+    assert loaded.transduction_.shape == (60 + 30 + 12,)
+
+
+def test_missing_inputs_are_reported(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope"), "--model", str(tmp_path / "m")]) == 2
+    assert "nope" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="input file not found"):
+        main(["predict", "--model", "m", "--input", str(tmp_path / "X.npy"), "--output", "o.npy"])
