@@ -103,7 +103,8 @@ def test_train_then_predict_round_trip(course_dir, tmp_path, capsys, tiny_recipe
     assert main([*args, "--output", str(output), "--overwrite"]) == 0
 
     out = tmp_path / "report"
-    assert main(["report", "--model", str(model), "--data", str(course_dir), "--out", str(out)]) == 0
+    report = ["report", "--model", str(model), "--data", str(course_dir)]
+    assert main([*report, "--out", str(out)]) == 0
     info = json.loads((out / "metrics.json").read_text())
     assert info["metrics"]["n_samples"] == 60
     assert info["timings_s"]["fit"] > 0  # the fit time saved with the model by `train`
