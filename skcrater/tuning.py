@@ -33,6 +33,7 @@ from copy import deepcopy
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -130,8 +131,10 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
       step means the same fold and epoch in every trial. The ``pruner``
       stops a trial whose best reported value so far falls behind the
       others at that step, which in practice happens in the first fold,
-      where it saves most. Self-training rounds after the first report
-      nothing.
+      where it saves most. A wrapped Keras estimator (e.g. in
+      :class:`~skcrater.SelfTrainingWrapper`) gets the callback through
+      scikit-learn's metadata routing; only its first self-training round
+      reports.
 
     The study lives in ``storage``: an interrupted search resumes where it
     stopped, and processes or hosts that use the same storage and
@@ -180,7 +183,9 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         string or path is an Optuna journal file
         (:class:`~optuna.storages.journal.JournalFileBackend`), which suits
         several processes on one file system. An Optuna storage object is
-        used as it is.
+        used as it is, e.g. ``RDBStorage(url, heartbeat_interval=60,
+        failed_trial_callback=RetryFailedTrialCallback())`` to mark and retry
+        the trials of a killed process.
     study_name : str or None, default=None
         Name of the study in ``storage`` (None: a new unique name).
     load_if_exists : bool, default=True
@@ -384,6 +389,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
             "epochs_param": epochs_param,
             "threshold_param": threshold_param,
             "max_epochs": max_epochs,
+            "callbacks_target": _callbacks_target(self.estimator),
             "splits": splits,
             "scorer": check_scoring(self.estimator, scoring=self.scoring),
         }
@@ -608,16 +614,17 @@ def _objective(trial, *, plan, X, y):
     if plan["epochs_param"] is not None:
         params[plan["epochs_param"]] = plan["max_epochs"]
     search = plan["search"]
-    reporter = _make_reporter(trial, search.monitor, plan["max_epochs"])
+    target = plan["callbacks_target"]
+    reporter = None if target is None else _make_reporter(trial, search.monitor, plan["max_epochs"])
     folds, best_epochs = [], []
     try:
         for k, (train, test) in enumerate(plan["splits"]):
             estimator = clone(search.estimator).set_params(**params)
-            kwargs = {}
-            if reporter is not None and has_fit_parameter(estimator, "callbacks"):
+            if reporter is not None:
                 reporter.start_fold(k)
-                kwargs["callbacks"] = [reporter]
-            estimator.fit(_safe_indexing(X, train), _safe_indexing(y, train), **kwargs)
+            _fit_fold(
+                estimator, _safe_indexing(X, train), _safe_indexing(y, train), reporter, target
+            )
             folds.append(_held_out(estimator, _safe_indexing(X, test), _safe_indexing(y, test)))
             epoch = _best_epoch(estimator)
             if epoch is not None:
@@ -633,6 +640,17 @@ def _objective(trial, *, plan, X, y):
         trial.set_user_attr("best_epoch", int(np.ceil(np.median(best_epochs))))
     trial.set_user_attr("fold_scores", fold_scores)
     return float(np.mean(fold_scores))
+
+
+def _fit_fold(estimator, X, y, reporter, target):
+    """Fit one fold's clone, handing the reporter to the Keras estimator at ``target``."""
+    if reporter is None:
+        return estimator.fit(X, y)
+    if not target:
+        return estimator.fit(X, y, callbacks=[reporter])
+    with config_context(enable_metadata_routing=True):
+        estimator.get_params()[target].set_fit_request(callbacks=True)
+        return estimator.fit(X, y, callbacks=[reporter])
 
 
 def _suggest(trial, name, dist):
@@ -789,6 +807,23 @@ def _make_reporter(trial, monitor, max_epochs):
 
 
 # ------------------------------------------------------------- parameters
+def _callbacks_target(estimator):
+    """Where Keras callbacks can go: "" (``estimator.fit`` takes them), the name of a
+    wrapped estimator (``"estimator"``, ``"estimator__estimator"``...) whose ``fit``
+    takes them, reached through metadata routing, or None.
+    """
+    path = []
+    while estimator is not None:
+        if has_fit_parameter(estimator, "callbacks"):
+            return "__".join(path)
+        inner = estimator.get_params(deep=False).get("estimator")
+        if not hasattr(inner, "set_fit_request"):
+            return None
+        estimator = inner
+        path.append("estimator")
+    return None
+
+
 def _nested_param(estimator, name):
     """The shallowest (possibly nested) parameter called ``name``, or None."""
     found = [key for key in estimator.get_params(deep=True) if key.split("__")[-1] == name]

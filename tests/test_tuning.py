@@ -360,6 +360,10 @@ def test_optuna_search_over_self_training(partly_labelled):
     assert best["estimator__threshold"] == search.best_threshold_
     assert 1 <= best["estimator__epochs"] <= 2
     assert search.best_estimator_.estimator_.threshold == search.best_threshold_
+    # the CNN inside the wrapper reported its first round's epochs (by metadata routing)
+    trial = search.best_trial_
+    assert sorted(trial.intermediate_values) == [0, 1, 2, 3]
+    assert trial.user_attrs["trained_epochs"] >= 4
     assert set(np.unique(search.predict(X))) <= {0, 1}
 
 
