@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -163,7 +164,10 @@ def main(argv=None):
     )
     results = {}
     for name in args.only.split(","):
-        per_fold = [run_fold(configs[name], X_all, y_all, tr, te) for tr, te in folds]
+        per_fold = []
+        for index, (train, test) in enumerate(folds, start=1):
+            per_fold.append(run_fold(configs[name], X_all, y_all, train, test))
+            print(f"{name} fold {index}/{len(folds)}: {per_fold[-1]}", file=sys.stderr, flush=True)
         results[name] = {"params": _params(configs[name]), **summarize(per_fold)}
         results[name]["folds"] = per_fold
     report = {
