@@ -18,8 +18,9 @@ sys.path.insert(0, str(HERE / "_ext"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import skcrater  # noqa: E402
 from numpydoc.xref import DEFAULT_LINKS  # noqa: E402
+
+import skcrater  # noqa: E402
 
 project = "skcrater"
 author = "skcrater developers"

@@ -21,7 +21,7 @@ def unmanaged_figures(block, block_vars, gallery_conf):
                 setattr(value, _SAVED, True)
                 figures.append(value)
     names = []
-    for figure, path in zip(figures, block_vars["image_path_iterator"]):
+    for figure, path in zip(figures, block_vars["image_path_iterator"], strict=False):
         figure.savefig(path, dpi=100)
         names.append(path)
     return figure_rst(names, gallery_conf["src_dir"])
