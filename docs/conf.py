@@ -63,7 +63,7 @@ numpydoc_xref_ignore = {
 numpydoc_xref_aliases = {
     name: f"``{name}``"
     for name, target in DEFAULT_LINKS.items()
-    if target.startswith((":ref:", ":term:"))
+    if "python:" in target or "numpy:" in target
 } | {
     "CraterCNNClassifier": "skcrater.CraterCNNClassifier",
     "SelfTrainingWrapper": "skcrater.SelfTrainingWrapper",

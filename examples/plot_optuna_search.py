@@ -74,7 +74,6 @@ print(f"test F1: {search.score(X_test, y_test):.3f}")
 # "worker" adds two trials after the first.
 worker = make_search(n_trials=2, random_state=1).fit(X_train, y_train)
 print(f"{len(worker.study_.trials)} trials in the study")
-print(worker.study_.trials_dataframe(attrs=("number", "value", "params", "state")))
 
 # %%
 # The trials
@@ -84,10 +83,14 @@ print(worker.study_.trials_dataframe(attrs=("number", "value", "params", "state"
 import matplotlib.pyplot as plt
 
 for trial in worker.study_.trials:
-    attrs = trial.user_attrs
-    print(f"trial {trial.number}: {trial.state.name:8} "
-          f"threshold {attrs.get('threshold', float('nan')):.2f}, "
-          f"epoch {attrs.get('best_epoch', '-')}")  # fmt: skip
+    attrs, lr = trial.user_attrs, trial.params["learning_rate"]
+    if trial.state.name != "COMPLETE":  # pruned, or still running in another worker
+        print(f"trial {trial.number}: learning rate {lr:.2g}, {trial.state.name.lower()}")
+    else:
+        print(
+            f"trial {trial.number}: learning rate {lr:.2g}, F1 {trial.value:.3f} "
+            f"at threshold {attrs['threshold']:.2f}, best epoch {attrs['best_epoch']}"
+        )
 
 worker.plot_optimization_history()
 plt.show()
