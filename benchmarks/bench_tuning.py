@@ -129,7 +129,8 @@ def run_optuna(args, X, y, groups, cv):
             {
                 "lr": round(t.params["learning_rate"], 6),
                 "state": t.state.name,
-                "f1": None if t.value is None else round(t.value, 4),
+                # a pruned trial's value is its last report (a negated loss), not an F1
+                "f1": round(t.value, 4) if t.state.name == "COMPLETE" else None,
                 "threshold": t.user_attrs.get("threshold"),
                 "best_epoch": t.user_attrs.get("best_epoch"),
                 "epochs": t.user_attrs.get("trained_epochs"),
