@@ -1,5 +1,13 @@
 """The ``skcrater`` command line: demo, train, predict, report and tune.
 
+Examples
+--------
+>>> from skcrater.cli import build_parser
+>>> args = build_parser().parse_args(["predict", "--model", "m.skcrater",
+...                                   "--input", "Xtest1.npy", "--output", "y.npy"])
+>>> args.command, args.overwrite
+('predict', False)
+
 Heavy imports (TensorFlow, scikit-learn, matplotlib, Optuna) happen inside the
 sub-command that needs them, so ``skcrater --help`` answers at once.
 """
@@ -65,7 +73,20 @@ def _make_classifier(args, **defaults):
 
 
 def build_parser():
-    """Return the ``argparse`` parser of the ``skcrater`` command."""
+    """Return the ``argparse`` parser of the ``skcrater`` command.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        With the sub-commands ``demo``, ``train``, ``predict``, ``report``
+        and ``tune``.
+
+    Examples
+    --------
+    >>> from skcrater.cli import build_parser
+    >>> build_parser().parse_args(["demo", "--epochs", "5"]).epochs
+    5
+    """
     parser = argparse.ArgumentParser(
         prog="skcrater",
         description="Crater / no-crater classification of small grayscale planetary tiles.",
@@ -308,7 +329,27 @@ def _cmd_tune(args):
 
 
 def main(argv=None):
-    """Run the ``skcrater`` command line; returns the exit status."""
+    """Run the ``skcrater`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 when the data, a file or an argument is wrong (the
+        message is printed on standard error).
+
+    Examples
+    --------
+    >>> from skcrater.cli import main
+    >>> main(["predict", "--model", "m", "--input", "missing.npy", "--output", "y.npy"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: input file not found: missing.npy
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -73,7 +73,23 @@ _CNN = "skcrater.CraterCNNClassifier"
 
 
 class ModelFileError(ValueError):
-    """A model file is not a readable skcrater model (corrupt, edited, too new)."""
+    """A model file is not a readable skcrater model (corrupt, edited, too new).
+
+    A subclass of ``ValueError``, raised by :func:`load` and
+    :func:`read_manifest`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from skcrater.persistence import ModelFileError, load
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "broken.skcrater"
+    >>> _ = path.write_bytes(b"not a zip file")
+    >>> try:
+    ...     load(path)
+    ... except ModelFileError:
+    ...     print("refused")
+    refused
+    """
 
 
 # ----------------------------------------------------------------------- public

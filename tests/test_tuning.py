@@ -297,7 +297,7 @@ def test_gridsearchcv_over_cnn_parameters(blob_images):
 
 def test_tuned_threshold_classifier_ignores_the_cnn_threshold(blob_images):
     X, y = blob_images
-    cnn = CraterCNNClassifier(**{**TINY_CNN, "threshold": 0.99})
+    cnn = CraterCNNClassifier(**{**TINY_CNN, "threshold": 0.99, "random_state": 0})
     tuned = TunedThresholdClassifierCV(cnn, scoring="f1", cv=2).fit(X, y)
     p = tuned.estimator_.predict_proba(X)[:, 1]
     np.testing.assert_array_equal(tuned.predict(X), (p >= tuned.best_threshold_).astype(int))
