@@ -92,7 +92,7 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "reset_modules": ("matplotlib",),
     # skcrater.report draws on figures that pyplot does not track
-    "image_scrapers": ("matplotlib", "gallery_scrapers.unmanaged_figures"),
+    "image_scrapers": ("gallery_scrapers.unmanaged_figures", "matplotlib"),
     # "Examples using X" lists on the API pages
     "doc_module": ("skcrater",),
     "backreferences_dir": "generated/backreferences",

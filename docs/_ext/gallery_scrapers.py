@@ -16,10 +16,13 @@ def unmanaged_figures(block, block_vars, gallery_conf):
     """Save the new unmanaged figures bound in the example's globals."""
     figures = []
     for value in block_vars["example_globals"].values():
-        if isinstance(value, Figure) and value.canvas.manager is None:
-            if not getattr(value, _SAVED, False):
-                setattr(value, _SAVED, True)
-                figures.append(value)
+        if not isinstance(value, Figure) or getattr(value, _SAVED, False):
+            continue
+        setattr(value, _SAVED, True)
+        # pyplot's figures are the matplotlib scraper's (which runs after this
+        # one and closes them, so they must be marked now, while managed)
+        if value.canvas.manager is None:
+            figures.append(value)
     names = []
     for figure, path in zip(figures, block_vars["image_path_iterator"], strict=False):
         figure.savefig(path, dpi=100)
