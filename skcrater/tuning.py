@@ -193,8 +193,13 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         A stored study must have been run with the same data, scoring,
         splitter, ``max_epochs``, ``monitor`` and threshold tuning.
     sampler : optuna.samplers.BaseSampler or None, default=None
-        None is :class:`~optuna.samplers.TPESampler` seeded by
-        ``random_state``.
+        None samples the first 10 trials of the study from a scrambled Sobol
+        sequence (:class:`~optuna.samplers.QMCSampler`), which spreads them
+        evenly over the space, edges included, and the later ones with
+        :class:`~optuna.samplers.TPESampler`; both are seeded by
+        ``random_state``. TPE alone would draw those 10 start-up trials at
+        random, and with a few expensive trials random draws easily miss
+        a whole region of the learning-rate range.
     pruner : optuna.pruners.BasePruner or None, default=None
         None is ``MedianPruner(n_startup_trials=3, n_warmup_steps=max_epochs // 4)``;
         pass :class:`optuna.pruners.NopPruner` to never prune.
@@ -202,7 +207,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         Fit the best configuration on all of ``X`` as :attr:`best_estimator_`.
     random_state : int, RandomState instance or None, default=None
         Seeds the default sampler (give each cooperating process its own
-        seed, or None, or they will sample the same first trials). The
+        seed, or None, so that they never propose the same trial). The
         estimator's own ``random_state`` is left alone.
     show_progress_bar : bool, default=False
         Show Optuna's progress bar.
@@ -349,10 +354,10 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
             raise ValueError("Set n_trials or timeout, or the search never ends.")
         X, y, groups = indexable(X, y, groups)
         plan = self._plan(X, y, groups)
-        study = self._study(plan["max_epochs"])
-        _check_setup(study, _setup(self, plan, X, y, groups))
-        if self.n_trials != 0:
-            with _optuna_verbosity(self.verbose):
+        with _optuna_verbosity(self.verbose):
+            study = self._study(plan)
+            _check_setup(study, _setup(self, plan, X, y, groups))
+            if self.n_trials != 0:
                 study.optimize(
                     functools.partial(_objective, plan=plan, X=X, y=y),
                     n_trials=self.n_trials,
@@ -415,12 +420,15 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
                 )
         return dict(space)
 
-    def _study(self, max_epochs):
+    def _study(self, plan):
         import optuna
 
+        max_epochs = plan["max_epochs"]
         sampler = self.sampler
         if sampler is None:
-            sampler = optuna.samplers.TPESampler(seed=_seed(self.random_state))
+            from ._sampler import SobolThenTPESampler
+
+            sampler = SobolThenTPESampler(plan["space"], seed=_seed(self.random_state))
         pruner = self.pruner
         if pruner is None:
             pruner = optuna.pruners.MedianPruner(

@@ -105,6 +105,44 @@ def test_seeded_sampler_is_reproducible(noisy):
     assert [t.params for t in first.study_.trials] == [t.params for t in second.study_.trials]
 
 
+def test_default_sampler_spreads_start_up_trials_over_the_range(noisy):
+    # 8 Sobol points split a log range into 8 equal parts, one point in each;
+    # random draws leave some parts empty (the failure that motivated it)
+    X, y = noisy
+    search = _logreg_search(n_trials=8, tune_threshold=False).fit(X, y)
+    log_c = np.log10([t.params["C"] for t in search.study_.trials])
+    bins = np.floor((log_c + 4) / 6 * 8).astype(int)
+    assert sorted(bins) == list(range(8))
+
+
+def test_default_sampler_hands_over_to_tpe_and_pickles(noisy):
+    import pickle
+
+    from skcrater._sampler import SobolThenTPESampler
+
+    X, y = noisy
+    search = _logreg_search(n_trials=12, tune_threshold=False).fit(X, y)
+    sampler = search.study_.sampler
+    assert isinstance(sampler, SobolThenTPESampler)
+    later = search.study_.trials[10:]
+    assert [sampler._for(t) for t in later] == [sampler._tpe] * 2
+    assert pickle.loads(pickle.dumps(search)).best_params_ == search.best_params_
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_optuna_info_lines_only_when_verbose(noisy, caplog, verbose):
+    import logging
+
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.INFO, logger="optuna"):
+            _logreg_search(n_trials=2, verbose=verbose).fit(*noisy)
+    finally:
+        optuna.logging.disable_propagation()
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any("study created" in m for m in info) == bool(verbose)
+
+
 def test_groups_reach_the_splitter(noisy):
     X, y = noisy
     groups = np.arange(80) % 4
