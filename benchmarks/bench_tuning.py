@@ -5,9 +5,12 @@ for F1 on the HRSC48 West tiles, split by spatial block with
 StratifiedGroupKFold (each crater appears in two overlapping tiles, so tiles
 of one block must stay in one fold). The grid retrains every (learning rate,
 epochs, threshold) combination; OptunaSearch samples the learning rate from
-the same range, trains each fold once up to the largest epoch count (keeping
-the best-validation-loss epoch, with median pruning) and picks the threshold
-from the same candidates on the held-out probabilities. Epoch counts are
+the same range (the first trials from a scrambled Sobol sequence, then TPE),
+trains each fold once up to the largest epoch count (keeping the
+best-validation-loss epoch, with median pruning) and picks the threshold on
+the held-out probabilities among ``--optuna-thresholds`` evenly spaced values
+of the grid's threshold range (the grid's values among them), which costs no
+training. Epoch counts are
 scaled down from the recipe's 50-75 to keep a CPU run under half an hour.
 
 Trained epochs are counted by a Keras callback for the grid and from each
@@ -35,6 +38,12 @@ def parse_args():
     parser.add_argument("--epochs", type=int, nargs="+", default=[4, 8, 12])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.25, 0.5, 0.75])
     parser.add_argument("--n-trials", type=int, default=7)
+    parser.add_argument(
+        "--optuna-thresholds",
+        type=int,
+        default=21,
+        help="evenly spaced threshold candidates for Optuna within the grid's threshold range",
+    )
     parser.add_argument("--max-samples", type=int, default=None, help="subsample (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
@@ -88,6 +97,12 @@ def run_grid(args, X, y, groups, cv):
     }
 
 
+def optuna_thresholds(args):
+    """The grid's threshold range, finely: choosing among them costs no training."""
+    low, high = min(args.thresholds), max(args.thresholds)
+    return np.round(np.linspace(low, high, args.optuna_thresholds), 6)
+
+
 def run_optuna(args, X, y, groups, cv):
     import optuna
 
@@ -106,7 +121,7 @@ def run_optuna(args, X, y, groups, cv):
         cv=cv,
         n_trials=args.n_trials,
         max_epochs=max(args.epochs),
-        thresholds=args.thresholds,
+        thresholds=optuna_thresholds(args),
         random_state=args.seed,
     )
     start = time.perf_counter()
@@ -158,6 +173,7 @@ def main():
             "epochs": args.epochs,
             "threshold": args.thresholds,
         },
+        "optuna_threshold_candidates": optuna_thresholds(args).tolist(),
         "grid_search": grid_result,
         "optuna_search": optuna_result,
         "epochs_ratio_grid_over_optuna": round(ratio, 2),
