@@ -17,6 +17,7 @@ __all__ = [
     "AUGMENTATIONS",
     "LR_SCHEDULES",
     "augment_tiles",
+    "shift_tiles",
     "augmented_batches",
     "check_geometry",
     "build_network",
@@ -150,14 +151,15 @@ def build_network(
     return model
 
 
-def augment_tiles(images, augment, rng):
-    """Return a copy of ``(n, h, w, 1)`` tiles, each under a random symmetry.
+def augment_tiles(images, augment, rng, max_shift=0):
+    """Return a copy of ``(n, h, w, 1)`` tiles, each under a random symmetry
+    and shifted by up to ``max_shift`` pixels along each axis.
 
-    ``augment`` names an entry of :data:`AUGMENTATIONS`; ``rng`` is a NumPy
-    ``Generator``. ``(0, True)`` mirrors left-right; ``(2, True)``, a half
-    turn after that mirror, is the up-down mirror.
+    ``augment`` names an entry of :data:`AUGMENTATIONS` (None: no symmetry);
+    ``rng`` is a NumPy ``Generator``. ``(0, True)`` mirrors left-right;
+    ``(2, True)``, a half turn after that mirror, is the up-down mirror.
     """
-    choices = AUGMENTATIONS[augment]
+    choices = AUGMENTATIONS[augment] if augment is not None else (_IDENTITY,)
     picks = rng.integers(len(choices), size=images.shape[0])
     out = np.empty_like(images)
     for i, (k, mirror) in enumerate(choices):
@@ -166,10 +168,26 @@ def augment_tiles(images, augment, rng):
         if mirror:
             tiles = tiles[:, :, ::-1]
         out[rows] = np.rot90(tiles, k, axes=(1, 2))
+    return shift_tiles(out, max_shift, rng) if max_shift else out
+
+
+def shift_tiles(images, max_shift, rng):
+    """Translate each ``(n, h, w, 1)`` tile by a random whole number of pixels in
+    ``[-max_shift, max_shift]`` along each axis, mirroring the tile at its borders.
+
+    A shift keeps the direction of the light, unlike mirrors and rotations.
+    """
+    n, h, w = images.shape[:3]
+    s = int(max_shift)
+    padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="reflect")
+    dy, dx = rng.integers(0, 2 * s + 1, size=(2, n))
+    out = np.empty_like(images)
+    for i in range(n):
+        out[i] = padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
     return out
 
 
-def augmented_batches(x, y, sample_weight, *, augment, batch_size, seed):
+def augmented_batches(x, y, sample_weight, *, augment, max_shift, batch_size, seed):
     """A ``keras.utils.PyDataset`` of shuffled, freshly augmented mini-batches.
 
     Only the training data goes through it: validation and prediction see the
@@ -188,7 +206,8 @@ def augmented_batches(x, y, sample_weight, *, augment, batch_size, seed):
 
         def __getitem__(self, index):
             rows = self._order[index * batch_size : (index + 1) * batch_size]
-            return augment_tiles(x[rows], augment, self._rng), y[rows], sample_weight[rows]
+            tiles = augment_tiles(x[rows], augment, self._rng, max_shift)
+            return tiles, y[rows], sample_weight[rows]
 
         def on_epoch_end(self):
             self._order = self._rng.permutation(len(x))

@@ -106,6 +106,12 @@ default=None
         the tiles unchanged. Mirrors and rotations move shadows as another
         sun direction would; see ``benchmarks/README.md`` for what they do on
         real tiles.
+    max_shift : int, default=0
+        Data augmentation during training only: every epoch each training
+        tile is translated by a random whole number of pixels, at most
+        ``max_shift`` along each axis (its borders mirrored). Unlike mirrors
+        and rotations, a shift keeps the direction of the light. It must be
+        smaller than the tile's sides.
     lr_schedule : {"cosine", "plateau"} or None, default=None
         ``"cosine"`` decays the learning rate along a half cosine from
         ``learning_rate`` to 1% of it over ``epochs`` epochs; ``"plateau"``
@@ -172,6 +178,7 @@ default=None
         "verbose": ["verbose"],
         "augment": [StrOptions(set(AUGMENTATIONS)), None],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
+        "max_shift": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -197,6 +204,7 @@ default=None
         verbose=0,
         augment=None,
         lr_schedule=None,
+        max_shift=0,
     ):
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
@@ -218,6 +226,7 @@ default=None
         self.verbose = verbose
         self.augment = augment
         self.lr_schedule = lr_schedule
+        self.max_shift = max_shift
 
     @classmethod
     def recommended(cls, **params):
@@ -331,6 +340,11 @@ default=None
                 f"augment={self.augment!r} rotates tiles by 90 degrees and needs square tiles, "
                 f"got {image_shape[0]}x{image_shape[1]}; use 'flips' or 'rot180' instead."
             )
+        if self.max_shift >= min(image_shape):
+            raise ValueError(
+                f"max_shift={self.max_shift} must be smaller than the tiles' sides "
+                f"({image_shape[0]}x{image_shape[1]})."
+            )
         check_geometry(
             image_shape,
             conv_filters=conv,
@@ -433,7 +447,7 @@ default=None
             callbacks=([stopper] if val_data is not None else []) + extra,
         )
         with seeded(seed):
-            if self.augment is None:
+            if self.augment is None and not self.max_shift:
                 self.keras_classifier_.fit(
                     x, y01, sample_weight=weights, validation_data=val_data, shuffle=True
                 )
@@ -451,7 +465,13 @@ default=None
 
         wrapper = self.keras_classifier_.initialize(x, y01)
         batches = augmented_batches(
-            x, y01, weights, augment=self.augment, batch_size=self.batch_size, seed=seed
+            x,
+            y01,
+            weights,
+            augment=self.augment,
+            max_shift=self.max_shift,
+            batch_size=self.batch_size,
+            seed=seed,
         )
         return wrapper.model_.fit(
             batches,

@@ -8,7 +8,7 @@ from conftest import make_blob_images
 from sklearn.base import clone
 
 from skcrater import CraterCNNClassifier
-from skcrater._network import AUGMENTATIONS, augment_tiles
+from skcrater._network import AUGMENTATIONS, augment_tiles, shift_tiles
 
 
 @pytest.mark.parametrize("augment", sorted(AUGMENTATIONS))
@@ -30,16 +30,37 @@ def test_flip_ud_keeps_left_right_order():
     np.testing.assert_array_equal(flipped[0], tile[0, ::-1])
 
 
-@pytest.mark.parametrize("side, augment", [(16, "dihedral"), (28, "flip_ud")])
+def test_shift_tiles_translates_within_bounds_and_mirrors_borders():
+    tiles = np.arange(2 * 7 * 7, dtype=np.float32).reshape(2, 7, 7, 1)
+    out = shift_tiles(np.repeat(tiles[:1], 300, axis=0), 2, np.random.default_rng(0))
+    padded = np.pad(tiles[0, :, :, 0], 2, mode="reflect")
+    windows = {padded[i : i + 7, j : j + 7].tobytes() for i in range(5) for j in range(5)}
+    seen = {t[:, :, 0].tobytes() for t in out}
+    # every output is one of the 25 shifted windows, and all of them occur
+    assert seen == windows
+    assert tiles[0].tobytes() in {t.tobytes() for t in out}
+
+
+def test_augment_tiles_shifts_after_the_symmetry():
+    tile = np.arange(36, dtype=np.float32).reshape(1, 6, 6, 1)
+    out = augment_tiles(np.repeat(tile, 100, axis=0), None, np.random.default_rng(0), 1)
+    assert len({t.tobytes() for t in out}) == 9
+    np.testing.assert_array_equal(augment_tiles(tile, None, np.random.default_rng(0)), tile)
+
+
+@pytest.mark.parametrize(
+    "side, augment",
+    [(16, {"augment": "dihedral"}), (28, {"augment": "flip_ud"}), (16, {"max_shift": 3})],
+)
 def test_augment_only_in_training(tiny_cnn_params, side, augment):
     X, y = make_blob_images(n=40, side=side, random_state=side)
     params = dict(tiny_cnn_params, random_state=0, validation_fraction=0.25)
     plain = CraterCNNClassifier(**params).fit(X, y)
-    aug = CraterCNNClassifier(**params, augment=augment).fit(X, y)
+    aug = CraterCNNClassifier(**params, **augment).fit(X, y)
     # inference: deterministic and the tiles are not transformed
     p = aug.predict_proba(X)
     np.testing.assert_array_equal(p, aug.predict_proba(X))
-    aug.set_params(augment=None)
+    aug.set_params(augment=None, max_shift=0)
     np.testing.assert_array_equal(p, aug.predict_proba(X))
     # training: the network saw other tiles than the plain one did
     assert not np.allclose(p, plain.predict_proba(X))
@@ -78,6 +99,10 @@ def test_invalid_options_are_rejected(tiny_cnn_params, blob_images):
         CraterCNNClassifier(augment="shear").fit(X, y)
     with pytest.raises(ValueError, match="lr_schedule"):
         CraterCNNClassifier(lr_schedule="step").fit(X, y)
+    with pytest.raises(ValueError, match="max_shift"):
+        CraterCNNClassifier(max_shift=-1).fit(X, y)
+    with pytest.raises(ValueError, match="max_shift=16 must be smaller than the tiles' sides"):
+        CraterCNNClassifier(**tiny_cnn_params, max_shift=16).fit(X, y)
     with pytest.raises(ValueError, match="validation"):
         CraterCNNClassifier(**tiny_cnn_params, lr_schedule="plateau", validation_fraction=0).fit(
             X, y
