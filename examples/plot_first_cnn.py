@@ -38,16 +38,17 @@ plt.show()
 # ------------------
 # :meth:`~skcrater.CraterCNNClassifier.recommended` is skcrater's
 # recommended configuration: each tile is standardised (so exposure does
-# not matter), batch normalisation and a higher learning rate make training
-# fast, and training stops when the loss on a validation split held out from
-# the training tiles has not improved for ``patience`` epochs; the weights of
-# the best epoch are kept. Any parameter can be overridden: at most 30
-# epochs keep this example short.
+# not matter), training tiles are mirrored up-down and shifted by a few
+# pixels at random, the learning rate is halved when the validation loss
+# stalls, and training stops when the loss on a validation split held out
+# from the training tiles has not improved for ``patience`` epochs; the
+# weights of the best epoch are kept. Any parameter can be overridden: at
+# most 30 epochs and a patience of 5 keep this example short.
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from skcrater import CraterCNNClassifier
 
-clf = CraterCNNClassifier.recommended(epochs=30, random_state=0)
+clf = CraterCNNClassifier.recommended(epochs=30, patience=5, random_state=0)
 cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
 scores = cross_val_score(clf, X, y, cv=cv, scoring="f1")
 print("F1 per fold:", scores.round(3), f"mean {scores.mean():.3f}")

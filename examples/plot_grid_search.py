@@ -13,6 +13,8 @@ epochs and the decision threshold, for the F1 score of the crater class.
 # Data and estimator
 # ------------------
 # Small tiles, a small network and 2 folds keep the 8 candidates quick.
+# The preset's learning-rate schedule watches the validation loss, so it is
+# switched off with the validation split.
 # ``validation_fraction=0`` trains on every tile for exactly ``epochs``
 # epochs, so that ``epochs`` is what the search varies (by default the
 # classifier keeps its best epoch on a validation split, which makes a large
@@ -27,7 +29,12 @@ X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.25, stratify=y, random_state=0
 )
 cnn = CraterCNNClassifier.recommended(
-    conv_filters=(8, 16), dense_units=(16,), validation_fraction=0, patience=None, random_state=0
+    conv_filters=(8, 16),
+    dense_units=(16,),
+    validation_fraction=0,
+    patience=None,
+    lr_schedule=None,
+    random_state=0,
 )
 
 # %%

@@ -35,7 +35,7 @@ from optuna.distributions import FloatDistribution
 from skcrater import CraterCNNClassifier, OptunaSearch
 
 storage = f"sqlite:///{Path(tempfile.mkdtemp()) / 'study.db'}"
-cnn = CraterCNNClassifier.recommended(random_state=0)
+cnn = CraterCNNClassifier.recommended(patience=5, random_state=0)
 space = {"learning_rate": FloatDistribution(3e-4, 1e-2, log=True)}
 
 
