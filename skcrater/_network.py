@@ -181,38 +181,43 @@ def shift_tiles(images, max_shift, rng):
     s = int(max_shift)
     padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="reflect")
     dy, dx = rng.integers(0, 2 * s + 1, size=(2, n))
-    out = np.empty_like(images)
-    for i in range(n):
-        out[i] = padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
-    return out
+    rows = dy[:, None, None] + np.arange(h)[None, :, None]
+    cols = dx[:, None, None] + np.arange(w)[None, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols]
 
 
 def augmented_batches(x, y, sample_weight, *, augment, max_shift, batch_size, seed):
-    """A ``keras.utils.PyDataset`` of shuffled, freshly augmented mini-batches.
+    """A ``tf.data.Dataset`` of shuffled, freshly augmented mini-batches.
 
+    Every pass over it (every epoch) draws a new order and new augmentations
+    for the whole epoch at once, in NumPy from one generator seeded by
+    ``seed``; a Python call per batch would cost more than the augmentation.
     Only the training data goes through it: validation and prediction see the
     tiles as they are.
     """
-    import keras
+    import tensorflow as tf
 
-    class _AugmentedBatches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self._rng = np.random.default_rng(seed)
-            self._order = self._rng.permutation(len(x))
+    rng = np.random.default_rng(seed)
 
-        def __len__(self):
-            return -(-len(x) // batch_size)
+    def epoch(_):
+        order = rng.permutation(len(x))
+        return augment_tiles(x[order], augment, rng, max_shift), y[order], sample_weight[order]
 
-        def __getitem__(self, index):
-            rows = self._order[index * batch_size : (index + 1) * batch_size]
-            tiles = augment_tiles(x[rows], augment, self._rng, max_shift)
-            return tiles, y[rows], sample_weight[rows]
+    def unbatch(tiles, labels, weights):
+        tiles.set_shape((None, *x.shape[1:]))
+        labels.set_shape((None, *y.shape[1:]))
+        weights.set_shape((None,))
+        return tf.data.Dataset.from_tensor_slices((tiles, labels, weights)).batch(batch_size)
 
-        def on_epoch_end(self):
-            self._order = self._rng.permutation(len(x))
-
-    return _AugmentedBatches()
+    dtypes = (tf.as_dtype(x.dtype), tf.as_dtype(y.dtype), tf.as_dtype(sample_weight.dtype))
+    return (
+        tf.data.Dataset.range(1)
+        .map(lambda e: tf.numpy_function(epoch, [e], dtypes, stateful=True))
+        .flat_map(unbatch)
+        # tells Keras the epoch length, which a numpy_function hides
+        .apply(tf.data.experimental.assert_cardinality(-(-len(x) // batch_size)))
+        .prefetch(2)
+    )
 
 
 def lr_schedule_callback(schedule, *, learning_rate, epochs, patience=None):

@@ -465,7 +465,7 @@ default=None
 
     def _fit_augmented(self, x, y01, weights, val_data, seed):
         """Train on freshly augmented batches; scikeras only takes arrays, so
-        it builds the network and Keras trains it on a ``PyDataset``."""
+        it builds the network and Keras trains it on a ``tf.data.Dataset``."""
         from ._network import augmented_batches
 
         wrapper = self.keras_classifier_.initialize(x, y01)
@@ -484,6 +484,7 @@ default=None
             validation_data=val_data,
             callbacks=wrapper.callbacks,
             verbose=self.verbose,
+            shuffle=False,  # the dataset shuffles every epoch itself
         ).history
 
     def _network_params(self):

@@ -8,7 +8,7 @@ from conftest import make_blob_images
 from sklearn.base import clone
 
 from skcrater import CraterCNNClassifier
-from skcrater._network import AUGMENTATIONS, augment_tiles, shift_tiles
+from skcrater._network import AUGMENTATIONS, augment_tiles, augmented_batches, shift_tiles
 
 
 @pytest.mark.parametrize("augment", sorted(AUGMENTATIONS))
@@ -46,6 +46,40 @@ def test_augment_tiles_shifts_after_the_symmetry():
     out = augment_tiles(np.repeat(tile, 100, axis=0), None, np.random.default_rng(0), 1)
     assert len({t.tobytes() for t in out}) == 9
     np.testing.assert_array_equal(augment_tiles(tile, None, np.random.default_rng(0)), tile)
+
+
+def _epoch(dataset):
+    batches = [tuple(np.asarray(part) for part in batch) for batch in dataset]
+    return [np.concatenate(parts) for parts in zip(*batches, strict=True)], len(batches)
+
+
+def test_augmented_batches_cover_each_tile_once_per_epoch_in_a_new_order():
+    n = 10
+    x = np.arange(n * 9, dtype=np.float32).reshape(n, 3, 3, 1)
+    y = np.arange(n, dtype=np.float32)
+    w = y + 100
+    dataset = augmented_batches(x, y, w, augment=None, max_shift=0, batch_size=4, seed=0)
+    assert int(dataset.cardinality()) == 3
+    (x1, y1, w1), n_batches = _epoch(dataset)
+    (x2, y2, _), _ = _epoch(dataset)
+    assert n_batches == 3
+    assert sorted(y1) == list(y)
+    # tiles, labels and weights stay together
+    np.testing.assert_array_equal(x1, x[y1.astype(int)])
+    np.testing.assert_array_equal(w1, y1 + 100)
+    assert not np.array_equal(y1, y2)
+    # the same seed gives the same epochs
+    again = augmented_batches(x, y, w, augment=None, max_shift=0, batch_size=4, seed=0)
+    np.testing.assert_array_equal(_epoch(again)[0][0], x1)
+
+
+def test_augmented_batches_augment_afresh_every_epoch():
+    x = np.repeat(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1), 32, axis=0)
+    y = np.zeros(32, dtype=np.float32)
+    dataset = augmented_batches(x, y, y + 1, augment="dihedral", max_shift=0, batch_size=32, seed=3)
+    first, second = _epoch(dataset)[0][0], _epoch(dataset)[0][0]
+    assert len({t.tobytes() for t in first}) > 1
+    assert not np.array_equal(first, second)
 
 
 @pytest.mark.parametrize(
