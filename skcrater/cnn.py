@@ -242,8 +242,8 @@ default=None
         size (tiles must be larger than 4 pixels a side).
 
         In 2 x 5-fold spatially grouped cross-validation on the real HRSC48
-        tiles it reached macro-F1 0.909 +- 0.011 against the recipe's 0.880 +-
-        0.009 (better on all 10 folds), and trained on all the data in 0.39
+        tiles it reached macro-F1 0.904 +- 0.015 against the recipe's 0.884 +-
+        0.016 (better on all 10 folds), and trained on all the data in 0.41
         of the recipe's wall time; see ``benchmarks/README.md`` for the
         ablations behind each choice.
 
