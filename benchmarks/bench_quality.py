@@ -144,6 +144,14 @@ def _preset_variants():
         "rec_3b_64_p322": dict(three, conv_filters=(16, 64, 64)),
         "rec_c24x64": dict(two, conv_filters=(24, 64)),
         "rec_wide": dict(two, conv_filters=(32, 64)),
+        # no validation split: every labelled tile is trained on, for a fixed
+        # number of epochs under a cosine decay instead of early stopping
+        "rec_noval_cos45": dict(
+            two, validation_fraction=0.0, patience=None, lr_schedule="cosine", epochs=45
+        ),
+        "rec_noval_cos60": dict(
+            two, validation_fraction=0.0, patience=None, lr_schedule="cosine", epochs=60
+        ),
         "rec3_val10": dict(three, validation_fraction=0.1),
         "rec3_bs32": dict(three, batch_size=32),
         "rec3_bs128": dict(three, batch_size=128),
@@ -154,7 +162,13 @@ def _preset_variants():
     }
 
 
+#: Suffix of a configuration whose validation split (best epoch, early stopping)
+#: holds out whole spatial blocks, so that no tile's overlapping twin is trained on.
+GROUP_VALIDATION = "_groupval"
+
+
 def make_estimator(name, seed):
+    name = name.removesuffix(GROUP_VALIDATION)
     if name in _preset_variants():
         return CraterCNNClassifier.recommended(**_preset_variants()[name], random_state=seed)
 
@@ -177,9 +191,13 @@ def make_estimator(name, seed):
     return cnn(seed, **_ablations()[name])
 
 
-def _fit(estimator, X, y, U):
+def _fit(estimator, X, y, U, groups=None):
     if isinstance(estimator, SelfTrainingWrapper):
         return estimator.fit(X, y, X_unlabeled=U)
+    if groups is not None:
+        cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
+        train, val = next(cv.split(X, y, groups))
+        return estimator.fit(X[train], y[train], validation_data=(X[val], y[val]))
     return estimator.fit(X, y)
 
 
@@ -243,7 +261,8 @@ def cross_validate(name, data, *, repeats, folds, exposure, log, max_folds=None)
                 break
             est = make_estimator(name, seed=1000 * repeat + fold)
             start = time.perf_counter()
-            _fit(est, X[train], y[train], U)
+            group_val = groups[train] if name.endswith(GROUP_VALIDATION) else None
+            _fit(est, X[train], y[train], U, group_val)
             seconds = time.perf_counter() - start
             row = _scores(y[test], est.predict(X[test]))
             row.update(seconds=seconds, epochs=_epochs(est), repeat=repeat, fold=fold)
