@@ -243,7 +243,7 @@ default=None
 
         In 2 x 5-fold spatially grouped cross-validation on the real HRSC48
         tiles it reached macro-F1 0.904 +- 0.015 against the recipe's 0.884 +-
-        0.016 (better on all 10 folds), and trained on all the data in 0.41
+        0.016 (better on all 10 folds), and trained on all the data in 0.38
         of the recipe's wall time; see ``benchmarks/README.md`` for the
         ablations behind each choice.
 
