@@ -12,7 +12,7 @@ Usage::
     nice -n 10 python benchmarks/bench_quality.py --data ../shared/data/hrsc48 \\
         --repeats 1 --configs logreg recipe recommended --exposure --wall-time
     # time to train on all tiles only, three alternating rounds
-    python benchmarks/bench_quality.py --configs --wall-time recipe recommended \
+    python benchmarks/bench_quality.py --configs --wall-time recipe recommended \\
         --wall-time-rounds 3
 
 Prints one JSON document (also written to ``--out`` when given).
@@ -38,6 +38,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 
 from skcrater import CraterCNNClassifier, SelfTrainingWrapper, TileStandardizer  # noqa: E402
+from skcrater._images import to_images  # noqa: E402
 
 # Early stopping for the ablations: enough epochs to converge, stop on a stall.
 _ABLATION = dict(epochs=60, patience=8, batch_size=64)
@@ -174,8 +175,9 @@ GROUP_VALIDATION = "_groupval"
 
 def make_estimator(name, seed):
     name = name.removesuffix(GROUP_VALIDATION)
-    if name in _preset_variants():
-        return CraterCNNClassifier.recommended(**_preset_variants()[name], random_state=seed)
+    variants = _preset_variants()
+    if name in variants:
+        return CraterCNNClassifier.recommended(**variants[name], random_state=seed)
 
     if name == "logreg":
         return logreg("scale")
@@ -226,8 +228,8 @@ _THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
 
 
 def _flip_ud(X):
-    side = int(round(np.sqrt(X.shape[1])))
-    return X.reshape(-1, side, side)[:, ::-1, :].reshape(len(X), -1)
+    images, _ = to_images(X)
+    return images[:, ::-1].reshape(len(X), -1)
 
 
 def _post_hoc(estimator, X, y):

@@ -203,7 +203,7 @@ def augmented_batches(x, y, sample_weight, *, augment, max_shift, batch_size, se
         order = rng.permutation(len(x))
         return augment_tiles(x[order], augment, rng, max_shift), y[order], sample_weight[order]
 
-    def unbatch(tiles, labels, weights):
+    def batched(tiles, labels, weights):
         tiles.set_shape((None, *x.shape[1:]))
         labels.set_shape((None, *y.shape[1:]))
         weights.set_shape((None,))
@@ -213,7 +213,7 @@ def augmented_batches(x, y, sample_weight, *, augment, max_shift, batch_size, se
     return (
         tf.data.Dataset.range(1)
         .map(lambda e: tf.numpy_function(epoch, [e], dtypes, stateful=True))
-        .flat_map(unbatch)
+        .flat_map(batched)
         # tells Keras the epoch length, which a numpy_function hides
         .apply(tf.data.experimental.assert_cardinality(-(-len(x) // batch_size)))
         .prefetch(2)
