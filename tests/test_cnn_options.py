@@ -194,3 +194,13 @@ def test_recommended_trains_on_28x28_tiles():
     clf.fit(X, y)
     assert clf.image_shape_ == (28, 28)
     assert clf.predict(X).shape == (40,)
+
+
+def test_recommended_smallest_tiles_are_14_pixels_a_side():
+    # the documented minimum of CraterCNNClassifier.recommended
+    X, y = make_blob_images(n=20, side=14, random_state=2)
+    clf = CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
+    assert clf.image_shape_ == (14, 14)
+    X, y = make_blob_images(n=20, side=13, random_state=2)
+    with pytest.raises(ValueError, match="pool_sizes"):
+        CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
