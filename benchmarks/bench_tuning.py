@@ -16,7 +16,7 @@ scaled down from the recipe's 50-75 to keep a CPU run under half an hour.
 Trained epochs are counted by a Keras callback for the grid and from each
 trial's record for Optuna; both include the final refit.
 
-Usage: python benchmarks/bench_tuning.py [--data ../shared/data/hrsc48] [--n-trials 7]
+Usage: python benchmarks/bench_tuning.py [--data ../shared/data/hrsc48] [--n-trials 9]
 """
 
 import argparse
@@ -37,7 +37,7 @@ def parse_args():
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3])
     parser.add_argument("--epochs", type=int, nargs="+", default=[4, 8, 12])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.25, 0.5, 0.75])
-    parser.add_argument("--n-trials", type=int, default=7)
+    parser.add_argument("--n-trials", type=int, default=9)
     parser.add_argument(
         "--optuna-thresholds",
         type=int,
