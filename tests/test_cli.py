@@ -127,3 +127,17 @@ def test_missing_inputs_are_reported(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="input file not found"):
         main(["predict", "--model", "m", "--input", str(tmp_path / "X.npy"), "--output", "o.npy"])
+
+
+def test_recommended_flag_starts_from_the_preset_and_keeps_overrides():
+    from skcrater import CraterCNNClassifier, cli
+
+    argv = ["train", "--data", "d", "--model", "m.skcrater", "--epochs", "3"]
+    preset = CraterCNNClassifier.recommended().get_params()
+    chosen = cli._make_classifier(cli.build_parser().parse_args([*argv, "--recommended"]))
+    params = chosen.get_params()
+    params.pop("verbose")  # follows whether stdout is a terminal
+    preset.pop("verbose")
+    assert params == {**preset, "epochs": 3, "random_state": 0}
+    recipe = cli._make_classifier(cli.build_parser().parse_args(argv))
+    assert recipe.conv_filters == CraterCNNClassifier().conv_filters

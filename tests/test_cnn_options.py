@@ -196,11 +196,22 @@ def test_recommended_trains_on_28x28_tiles():
     assert clf.predict(X).shape == (40,)
 
 
-def test_recommended_smallest_tiles_are_14_pixels_a_side():
+def test_recommended_smallest_tiles_are_26_pixels_a_side():
     # the documented minimum of CraterCNNClassifier.recommended
-    X, y = make_blob_images(n=20, side=14, random_state=2)
+    X, y = make_blob_images(n=20, side=26, random_state=2)
     clf = CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
+    assert clf.image_shape_ == (26, 26)
+    X, y = make_blob_images(n=20, side=25, random_state=2)
+    with pytest.raises(ValueError, match="25x25 pixels are too small"):
+        CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
+
+
+def test_recommended_documented_override_trains_on_14_pixel_tiles():
+    # the two-block override that the recommended() docstring offers for small tiles
+    X, y = make_blob_images(n=20, side=14, random_state=2)
+    two_blocks = dict(conv_filters=(16, 64), pool_sizes=(3, 2), epochs=1, random_state=0)
+    clf = CraterCNNClassifier.recommended(**two_blocks).fit(X, y)
     assert clf.image_shape_ == (14, 14)
     X, y = make_blob_images(n=20, side=13, random_state=2)
-    with pytest.raises(ValueError, match="pool_sizes"):
-        CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="too small"):
+        CraterCNNClassifier.recommended(**two_blocks).fit(X, y)
