@@ -30,6 +30,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 )
 cnn = CraterCNNClassifier.recommended(
     conv_filters=(8, 16),
+    pool_sizes=(3, 2),
     dense_units=(16,),
     validation_fraction=0,
     patience=None,
