@@ -148,7 +148,7 @@ def _preset_variants():
         # then run on 16x16 and 8x8 maps, which keeps the cost down
         "rec_3b_p322": three,
         "rec_3b_64_p322": dict(three, conv_filters=(16, 64, 64)),
-        # the preset's two blocks, then a third convolution on their 6x6 maps
+        # the previous preset's two blocks, then a third convolution on their 6x6 maps
         # with no pooling after it: a third of rec_3b_64_p322's arithmetic
         "rec_3b_64_p321": dict(two, conv_filters=(16, 64, 64), pool_sizes=(3, 2, 1)),
         "rec_3b_64_p321_p10": dict(
