@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -31,6 +33,9 @@ from ._network import AUGMENTATIONS, LR_SCHEDULES, TRANSPOSING, check_geometry
 __all__ = ["CraterCNNClassifier"]
 
 _NAME = "CraterCNNClassifier"
+
+#: Training tiles on which a fitted network is checked for a constant output.
+_CONSTANT_CHECK_TILES = 256
 
 
 class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
@@ -306,6 +311,12 @@ default=None
         -------
         self : CraterCNNClassifier
             The fitted estimator.
+
+        Warns
+        -----
+        ConvergenceWarning
+            If the fitted network gives (nearly) the same probability to every
+            training tile, so that it predicts one class whatever the tile.
         """
         images, y01, weights, classes = self._validate_training_data(X, y, sample_weight)
         train, val = self._split_validation(y01, validation_candidates, validation_data)
@@ -317,7 +328,26 @@ default=None
         else:
             val_data = None
         self._train(x[train], y01[train], weights[train], val_data, callbacks)
+        self._warn_if_constant(x[train])
         return self
+
+    def _warn_if_constant(self, x):
+        # A network whose units are all inactive for every tile (or that barely
+        # trained) gives all tiles one probability and predicts one class; the
+        # recipe did so on 2 of 25 real cross-validation folds
+        # (benchmarks/README.md). Say so at fit time, not in the scores.
+        p = np.asarray(self.model_(x[:_CONSTANT_CHECK_TILES], training=False)).ravel()
+        if p.size > 1 and np.std(p) < 1e-3:
+            warnings.warn(
+                f"The fitted network gives every training tile nearly the same "
+                f"p(class 1) (about {np.mean(p):.3f}), so it predicts one class whatever "
+                "the tile: its units are inactive for every input, or it trained too "
+                "briefly. Fit again with another random_state, more epochs, a different "
+                'learning_rate, preprocessing="standardize" or '
+                "CraterCNNClassifier.recommended().",
+                ConvergenceWarning,
+                stacklevel=4,  # the caller of fit, past _fit_context
+            )
 
     def _validate_training_data(self, X, y, sample_weight):
         conv = tuple(int(f) for f in self.conv_filters)

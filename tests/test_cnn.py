@@ -3,12 +3,13 @@
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 from conftest import TINY_CNN, make_blob_images
 from sklearn.base import clone, is_classifier
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -368,3 +369,32 @@ def test_learns_separable_tiles():
     X, y = make_blob_images(n=96, random_state=1)
     clf = tiny(epochs=15, validation_fraction=0.0).fit(X[:64], y[:64])
     assert clf.score(X[64:], y[64:]) >= 0.9
+
+
+def _deaden_hidden_layers():
+    """A callback that leaves every hidden dense unit inactive for every input."""
+    import keras
+
+    class Deaden(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            for layer in self.model.layers:
+                if isinstance(layer, keras.layers.Dense) and layer.name != "p_crater":
+                    layer.kernel.assign(np.zeros(layer.kernel.shape))
+                    layer.bias.assign(-np.ones(layer.bias.shape))
+
+    return Deaden()
+
+
+def test_fit_warns_when_the_network_gives_every_tile_one_probability():
+    X, y = make_blob_images(n=32)
+    with pytest.warns(ConvergenceWarning, match="same p\\(class 1\\)"):
+        clf = tiny().fit(X, y, callbacks=[_deaden_hidden_layers()])
+    assert np.unique(clf.predict(X)).size == 1
+
+
+def test_fit_does_not_warn_when_the_output_depends_on_the_tile():
+    X, y = make_blob_images(n=48)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = tiny().fit(X, y)
+    assert np.std(clf.predict_proba(X)[:, 1]) > 1e-3
