@@ -139,6 +139,9 @@ def _preset_variants():
     """
     two = dict(conv_filters=(16, 64), pool_sizes=(3, 2), padding="valid")
     three = dict(conv_filters=(16, 32, 64), pool_sizes=(3, 2, 2), padding="same")
+    # the previous preset's two blocks, then a third convolution on their 6x6 maps
+    # with no pooling after it: a third of rec_3b_64_p322's arithmetic
+    p321 = dict(two, conv_filters=(16, 64, 64), pool_sizes=(3, 2, 1))
     return {
         "rec_2blocks": two,
         "rec_bs32": dict(two, batch_size=32),
@@ -148,16 +151,10 @@ def _preset_variants():
         # then run on 16x16 and 8x8 maps, which keeps the cost down
         "rec_3b_p322": three,
         "rec_3b_64_p322": dict(three, conv_filters=(16, 64, 64)),
-        # the previous preset's two blocks, then a third convolution on their 6x6 maps
-        # with no pooling after it: a third of rec_3b_64_p322's arithmetic
-        "rec_3b_64_p321": dict(two, conv_filters=(16, 64, 64), pool_sizes=(3, 2, 1)),
-        "rec_3b_64_p321_p10": dict(
-            two, conv_filters=(16, 64, 64), pool_sizes=(3, 2, 1), patience=10
-        ),
-        "rec_3b_128_p321": dict(two, conv_filters=(16, 64, 128), pool_sizes=(3, 2, 1)),
-        "rec_3b_64_p321_dense64": dict(
-            two, conv_filters=(16, 64, 64), pool_sizes=(3, 2, 1), dense_units=(64,), dropout=0.5
-        ),
+        "rec_3b_64_p321": p321,
+        "rec_3b_64_p321_p10": dict(p321, patience=10),
+        "rec_3b_128_p321": dict(p321, conv_filters=(16, 64, 128)),
+        "rec_3b_64_p321_dense64": dict(p321, dense_units=(64,), dropout=0.5),
         "rec_c24x64": dict(two, conv_filters=(24, 64)),
         "rec_wide": dict(two, conv_filters=(32, 64)),
         # no validation split: every labelled tile is trained on, for a fixed
