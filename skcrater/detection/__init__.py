@@ -1,0 +1,27 @@
+"""Find, measure and score craters in whole images.
+
+Names are loaded on first use, so that ``import skcrater.detection`` stays
+quick and imports neither TensorFlow nor pandas.
+"""
+
+import importlib
+
+# public name -> module that defines it
+_LAZY = {
+    "check_catalogue": "skcrater.detection._catalogue",
+    "match_craters": "skcrater.detection._matching",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'skcrater.detection' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
