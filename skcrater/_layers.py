@@ -1,0 +1,56 @@
+"""Keras layers of skcrater's networks (imported only once Keras is needed)."""
+
+from __future__ import annotations
+
+import functools
+
+__all__ = ["local_contrast_layer"]
+
+
+@functools.cache
+def _layer_class():
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="skcrater")
+    class LocalContrastNormalization(keras.layers.Layer):
+        """Each pixel minus the mean of its ``size x size`` neighbourhood, over its std.
+
+        The neighbourhood is centred on the pixel and lies inside the input
+        ('valid'), so the output is ``size - 1`` pixels smaller in each
+        direction. Being a convolution-like operation, it gives a pixel the
+        same value in a cut tile as in the whole image, which per-tile
+        standardisation does not; like it, it removes exposure and contrast
+        (``a * x + b`` for ``a > 0`` gives the same output while the local std
+        is well above ``epsilon``).
+        """
+
+        def __init__(self, size=15, epsilon=1e-3, **kwargs):
+            super().__init__(**kwargs)
+            self.size = int(size)
+            self.epsilon = float(epsilon)
+
+        def call(self, inputs):
+            pool = functools.partial(
+                ops.average_pool, pool_size=self.size, strides=1, padding="valid"
+            )
+            mean = pool(inputs)
+            variance = ops.maximum(pool(ops.square(inputs)) - ops.square(mean), 0.0)
+            half = (self.size - 1) // 2
+            centre = inputs[:, half : half + ops.shape(mean)[1], half : half + ops.shape(mean)[2]]
+            return (centre - mean) / ops.sqrt(variance + self.epsilon**2)
+
+        def compute_output_shape(self, input_shape):
+            n, h, w, c = input_shape
+            shrink = self.size - 1
+            return (n, None if h is None else h - shrink, None if w is None else w - shrink, c)
+
+        def get_config(self):
+            return {**super().get_config(), "size": self.size, "epsilon": self.epsilon}
+
+    return LocalContrastNormalization
+
+
+def local_contrast_layer(size=15, epsilon=1e-3, **kwargs):
+    """A new :class:`LocalContrastNormalization` Keras layer (see its docstring)."""
+    return _layer_class()(size=size, epsilon=epsilon, **kwargs)

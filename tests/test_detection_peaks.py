@@ -1,0 +1,55 @@
+"""Tests of skcrater.detection._peaks: peaks, scale refinement and suppression."""
+
+import numpy as np
+
+from skcrater.detection._peaks import map_peaks, refine_log_scale, suppress_overlaps
+
+
+def test_map_peaks_finds_separate_maxima_above_threshold():
+    scores = np.zeros((20, 20), dtype=np.float32)
+    scores[5, 5], scores[5, 6], scores[15, 12], scores[2, 18] = 0.9, 0.8, 0.7, 0.3
+    rows, cols, values = map_peaks(scores, threshold=0.5, min_distance=2)
+    found = zip(rows.tolist(), cols.tolist(), values.astype(float).round(2).tolist(), strict=True)
+    assert sorted(found) == [
+        (5, 5, 0.9),
+        (15, 12, 0.7),
+    ]
+    assert len(map_peaks(np.zeros((0, 0)), threshold=0.5, min_distance=1)[0]) == 0
+
+
+def test_refine_finds_the_vertex_of_a_parabola_and_clips_it():
+    logs = np.log([[2.0, 1.0, 0.5]] * 3)
+
+    # scores of a parabola in log scale peaking at log(0.8)
+    def parabola(t):
+        return 1 - (t - np.log(0.8)) ** 2
+
+    values = parabola(logs)
+    values[1] = [0.1, 0.5, 0.7]  # its vertex lies beyond the coarser level: clipped there
+    values[2] = [0.6, 0.5, 0.6]  # opens upwards: keeps the peak's own level
+    refined = refine_log_scale(logs, values)
+    np.testing.assert_allclose(refined, [np.log(0.8), np.log(0.5), np.log(1.0)])
+
+
+def test_refine_keeps_the_level_when_a_neighbour_is_missing():
+    logs = np.log([[np.nan, 1.0, 0.5]])
+    logs[0, 0] = np.nan
+    assert refine_log_scale(logs, np.array([[np.nan, 0.9, 0.5]]))[0] == 0.0
+
+
+def test_suppression_keeps_the_best_of_overlapping_detections():
+    x = np.array([100.0, 104.0, 160.0, 100.0])
+    y = np.array([100.0, 100.0, 100.0, 100.0])
+    d = np.array([20.0, 22.0, 20.0, 80.0])
+    score = np.array([0.8, 0.9, 0.7, 0.95])
+    keep = suppress_overlaps(x, y, d, score)
+    # 104 beats 100 (4 px apart, same size); 160 is far; the 80 px crater
+    # around them is 4x larger, so it suppresses neither
+    assert keep.tolist() == [False, True, True, True]
+
+
+def test_suppression_breaks_ties_by_row_order():
+    keep = suppress_overlaps(
+        np.array([0.0, 1.0]), np.zeros(2), np.full(2, 10.0), np.array([0.5, 0.5])
+    )
+    assert keep.tolist() == [True, False]
