@@ -20,7 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+from ._files import refuse_existing
+
 __all__ = ["main", "build_parser"]
+
+#: How a user of the command line allows replacing a file.
+_OVERWRITE = "pass --overwrite"
 
 
 def _positive_int(text):
@@ -224,8 +229,8 @@ def _cmd_train(args):
             raise SystemExit("--pseudo-label-threshold needs Xtrain1_extra.npy in --data")
         estimator = SelfTrainingWrapper(clf, threshold=args.pseudo_label_threshold, max_iter=1)
         fit_kwargs = {"X_unlabeled": np.concatenate(pools)}
-    if args.model.exists() and not args.overwrite:  # refuse before, not after, training
-        raise FileExistsError(f"{args.model} exists; pass --overwrite to replace it")
+    # refuse before, not after, training
+    refuse_existing([args.model], overwrite=args.overwrite, how=_OVERWRITE)
     print(f"training on {len(data.X)} labelled tiles")
     start = time.perf_counter()
     estimator.fit(data.X, data.y, **fit_kwargs)
@@ -280,9 +285,8 @@ def _cmd_tune(args):
     from .datasets import load_course_data
     from .tuning import OptunaSearch, default_search_space
 
-    if args.model is not None and args.model.exists() and not args.overwrite:
-        # fail before the search, not after it
-        raise FileExistsError(f"{args.model} exists; pass --overwrite to replace it")
+    if args.model is not None:  # fail before the search, not after it
+        refuse_existing([args.model], overwrite=args.overwrite, how=_OVERWRITE)
     data = load_course_data(args.data)
     cnn = CraterCNNClassifier(random_state=args.random_state)
     shared = args.storage is not None

@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -19,25 +17,10 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-__all__ = ["make_craters", "load_course_data", "load_hrsc48", "save_predictions"]
+from ._files import atomic_writer
+from ._render import render_tiles
 
-# Sun elevation above the horizon: low, as in orbital images taken for relief
-# (a flat surface then gets sin(22 deg) = 0.37 of full light). Cast shadows keep
-# 1 - _SHADOW_DEPTH of the direct light; _AMBIENT is scattered light everywhere.
-_SUN_ELEVATION = math.radians(22.0)
-_SHADOW_DEPTH, _AMBIENT = 0.85, 0.08
-# Exposure of a tile: mean grey ~ N(mean, std) and gain ~ lognormal, the same
-# for both classes. Rendered tiles have a pixel std of about _TYPICAL_STD, so
-# the gain is about the pixel std in grey levels (HRSC48: mean grey 159 +- 30,
-# pixel std 31 for no-crater and 42 for crater tiles).
-_EXPOSURE_MEAN = (155.0, 28.0)
-_GAIN_LOG, _TYPICAL_STD = (math.log(30.0), 0.3), 0.1
-# Probability that a tile shows each distractor (the same for both classes).
-_P_RIDGE, _P_DUNES, _P_STREAK, _P_BOULDERS = 0.3, 0.15, 0.15, 0.3
-# Pits: mean count per tile (at most _MAX_PITS) and their diameters relative
-# to the smallest crater; crater tiles hold up to _MAX_EXTRA_CRATERS more.
-_PIT_RATE, _PIT_SIZE, _MAX_PITS = 0.9, (0.3, 0.9), 4
-_P_EXTRA_CRATER, _MAX_EXTRA_CRATERS = 0.2, 2
+__all__ = ["make_craters", "load_course_data", "load_hrsc48", "save_predictions"]
 
 
 @validate_params(
@@ -143,13 +126,9 @@ def make_craters(
     ``diameter_range`` resemble the smallest craters, and degraded craters
     fade into rough terrain, so no classifier should be perfect.
 
-    Measured once (2 CPU cores, default arguments, 1500 training and 500
-    held-out tiles of ``random_state=0``): ``CraterCNNClassifier(epochs=30,
-    random_state=0)`` reaches F1 0.91 (accuracy 0.88, ROC AUC 0.95);
-    logistic regression on standardised pixels only F1 0.73 (accuracy 0.62,
-    ROC AUC 0.67), below the F1 of 0.78 of always answering "crater". The
-    same CNN scores F1 0.91 on the real HRSC48 tiles (8 of the 32 spatial
-    blocks held out). Drawing 2000 tiles of 48x48 takes about 1.3 s of CPU time.
+    How a small CNN and logistic regression on the pixels score on these
+    tiles, and how long drawing them takes, were measured once; the figures
+    are in ``benchmarks/README.md`` (section "Synthetic tiles").
 
     Examples
     --------
@@ -176,7 +155,14 @@ def make_craters(
 
     y = _draw_labels(n_samples, weights, rng)
     labels = y if not n_unlabeled else np.r_[y, _draw_labels(n_unlabeled, pool_weights, rng)]
-    tiles = _render(labels, int(image_size), rng, noise, diameter_range, light_angle)
+    tiles = render_tiles(
+        labels,
+        int(image_size),
+        rng,
+        noise=noise,
+        diameter_range=diameter_range,
+        light_angle=light_angle,
+    )
     X = tiles.reshape(len(labels), -1)
     if n_unlabeled:
         return X[:n_samples], y, X[n_samples:]
@@ -357,6 +343,8 @@ def save_predictions(y_pred, path, *, overwrite=False):
         The file exists and ``overwrite`` is False.
     FileNotFoundError
         The destination folder does not exist.
+    IsADirectoryError
+        ``path`` is a folder.
 
     Examples
     --------
@@ -370,38 +358,9 @@ def save_predictions(y_pred, path, *, overwrite=False):
     path = Path(path)
     if path.suffix != ".npy":
         path = path.with_name(path.name + ".npy")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"Folder {path.parent} does not exist; cannot write {path.name}.")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not a file name.")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open with mode 0o666 leaves the permissions to the umask, like np.save.
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as fh:
-            np.save(fh, labels, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _move_into_place(tmp, path, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_writer(path, overwrite=overwrite) as file:
+        np.save(file, labels, allow_pickle=False)
     return path
-
-
-def _move_into_place(tmp, path, overwrite):
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    # A hard link fails if the name was taken meanwhile, so nothing is clobbered.
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.") from None
-    except OSError:  # file systems without hard links
-        if path.exists():
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.") from None
-        os.replace(tmp, path)
 
 
 def _check_binary_labels(y_pred):
@@ -513,245 +472,3 @@ def _draw_labels(n, weights, rng):
     y = np.zeros(n, dtype=np.int64)
     y[:n_pos] = 1
     return rng.permutation(y)
-
-
-# --------------------------------------------------------------------------
-# Rendering. All tiles are drawn at once on a canvas a little larger than the
-# tile (so that blur, gradients and periodic noise have no edge effects).
-# Distances and heights are in pixels, so slopes are plain ratios.
-
-
-def _render(labels, size, rng, noise, diameter_range, light_angle):
-    n = len(labels)
-    if light_angle is None:
-        azimuth = rng.uniform(0.0, 2 * np.pi, n)
-    else:
-        azimuth = np.full(n, math.radians(light_angle))
-    scene = _Scene(n, size, rng, azimuth)
-    _add_terrain(scene)
-    _add_craters(scene, labels, diameter_range)
-    _add_pits(scene, diameter_range)
-    _add_ridges(scene)
-    _add_dunes(scene)
-    _add_boulders(scene)
-    return _expose(scene.render(), rng, noise)
-
-
-class _Scene:
-    """Height map and cast shadows of a batch of tiles under a low sun."""
-
-    def __init__(self, n, size, rng, azimuth):
-        self.n, self.size, self.rng = n, size, rng
-        self.blur = 1.4 * size / 48
-        self.pad = math.ceil(2 * self.blur) + 2  # room for the blur and the gradient
-        self.canvas = size + 2 * self.pad
-        # Coordinates of pixel centres; the tile itself spans [0, size).
-        grid = np.arange(self.canvas, dtype=np.float32) - self.pad + 0.5
-        self.yy, self.xx = grid[:, None], grid[None, :]
-        self.height = np.zeros((n, self.canvas, self.canvas), dtype=np.float32)
-        self.shadow = np.ones_like(self.height)
-        # Horizontal unit vector towards the sun; rows run downwards, so a sun
-        # "from the top" lies towards negative rows.
-        self.sun_x = np.cos(azimuth).astype(np.float32)
-        self.sun_y = -np.sin(azimuth).astype(np.float32)
-
-    def uniform(self, low, high, k):
-        """Draw k floats as a column broadcastable against (k, canvas, canvas)."""
-        return self.rng.uniform(low, high, k).astype(np.float32)[:, None, None]
-
-    def add_craters(self, idx, cy, cx, diameter):
-        """Add one crater to each tile of ``idx``: centres and diameters in pixels."""
-        k = len(idx)
-        if not k:
-            return
-        col = (slice(None), None, None)
-        radius = (diameter / 2).astype(np.float32)[col]
-        # Depth/diameter from 0.2 (fresh) down to 0.04 (degraded); degraded
-        # craters also lose most of their rim and get a flat, filled floor.
-        freshness = self.uniform(0.0, 1.0, k) ** 0.4
-        depth = 2 * radius * (0.04 + 0.16 * freshness)
-        rim = depth * self.uniform(0.15, 0.4, k)
-        floor = 1.0 - (1.0 - freshness) * self.uniform(0.0, 0.6, k)
-        u = (self.xx - cx.astype(np.float32)[col]) / radius
-        v = (self.yy - cy.astype(np.float32)[col]) / radius
-        q2 = u * u + v * v
-        inside = q2 < 1.0
-        below_rim = depth * np.minimum(1.0 - q2, floor)
-        self.height[idx] += np.where(inside, rim - below_rim, rim / np.maximum(q2, 1.0) ** 2)
-        # The sunward rim casts a shadow on the bowl: a point is dark when it
-        # lies deeper below the rim than the sun rises over the distance to it.
-        toward_sun = u * self.sun_x[idx][col] + v * self.sun_y[idx][col]
-        reach = radius * (np.sqrt(np.maximum(toward_sun**2 - q2 + 1.0, 0.0)) - toward_sun)
-        depth_in_shadow = below_rim - reach * math.tan(_SUN_ELEVATION)
-        cast = np.clip(depth_in_shadow + 0.5, 0.0, 1.0) * inside
-        self.shadow[idx] *= 1.0 - _SHADOW_DEPTH * cast
-
-    def render(self):
-        """Lit, blurred tiles as float arrays of shape (n, size, size)."""
-        from scipy.ndimage import gaussian_filter
-
-        inner = (slice(None), slice(1, -1), slice(1, -1))
-        light = _hillshade(self.height, self.sun_x, self.sun_y) * self.shadow[inner]
-        image = _albedo(self)[inner] * (light + _AMBIENT)
-        image = gaussian_filter(image, sigma=(0, self.blur, self.blur), mode="nearest")
-        start = self.pad - 1  # the gradient took one pixel off each side
-        return image[:, start : start + self.size, start : start + self.size]
-
-
-def _fractal(n, canvas, rng, beta):
-    """Gaussian noise with power spectrum 1 / f**beta (one exponent per tile), unit std."""
-    from scipy import fft
-
-    white = rng.standard_normal((n, canvas, canvas), dtype=np.float32)
-    f = np.hypot(fft.fftfreq(canvas)[:, None], fft.rfftfreq(canvas)[None, :])
-    f[0, 0] = 1.0
-    log_f = np.log(f).astype(np.float32)
-    spectrum = fft.rfft2(white)
-    spectrum *= np.exp(np.asarray(-beta / 2, np.float32)[:, None, None] * log_f)
-    spectrum[:, 0, 0] = 0.0
-    field = fft.irfft2(spectrum, s=(canvas, canvas))
-    return field / field.std(axis=(1, 2), keepdims=True)
-
-
-def _add_terrain(scene):
-    """Multi-scale relief, scaled to a random r.m.s. slope per tile."""
-    n = scene.n
-    height = _fractal(n, scene.canvas, scene.rng, scene.rng.uniform(2.8, 3.6, n))
-    gy, gx = _gradient(height)
-    slope = np.sqrt(np.mean(gy**2 + gx**2, axis=(1, 2), keepdims=True))
-    scene.height += height * (scene.uniform(0.03, 0.12, n) / slope)
-
-
-def _add_craters(scene, labels, diameter_range):
-    """One crater near the centre of each crater tile, sometimes more anywhere."""
-    size, rng = scene.size, scene.rng
-    low, high = diameter_range[0] * size, diameter_range[1] * size
-    tiles = np.flatnonzero(labels == 1)
-    centre = size / 2 + rng.uniform(-size / 4, size / 4, (2, len(tiles)))
-    scene.add_craters(tiles, centre[0], centre[1], _log_uniform(rng, low, high, len(tiles)))
-    for _ in range(_MAX_EXTRA_CRATERS):
-        extra = tiles[rng.random(len(tiles)) < _P_EXTRA_CRATER]
-        centre = rng.uniform(0, size, (2, len(extra)))
-        scene.add_craters(extra, centre[0], centre[1], _log_uniform(rng, low, high, len(extra)))
-
-
-def _add_pits(scene, diameter_range):
-    """Craters smaller than the crater class, in tiles of both classes."""
-    size, rng = scene.size, scene.rng
-    counts = rng.poisson(_PIT_RATE, scene.n)
-    for j in range(_MAX_PITS):
-        tiles = np.flatnonzero(counts > j)
-        diameter = diameter_range[0] * size * rng.uniform(*_PIT_SIZE, len(tiles))
-        centre = rng.uniform(0, size, (2, len(tiles)))
-        scene.add_craters(tiles, centre[0], centre[1], diameter)
-
-
-def _add_ridges(scene):
-    """Ridges or troughs along straight lines or circular arcs (arcs mimic rims)."""
-    size, rng = scene.size, scene.rng
-    tiles = np.flatnonzero(rng.random(scene.n) < _P_RIDGE)
-    k = len(tiles)
-    if not k:
-        return
-    # A straight ridge is an arc of a very large circle.
-    curved = rng.random(k) < 0.5
-    arc_radius = np.where(curved, rng.uniform(0.3, 1.0, k), rng.uniform(4.0, 8.0, k)) * size
-    theta = rng.uniform(0, 2 * np.pi, k)
-    point = rng.uniform(0.2, 0.8, (2, k)) * size
-    cy = (point[0] + arc_radius * np.sin(theta)).astype(np.float32)[:, None, None]
-    cx = (point[1] + arc_radius * np.cos(theta)).astype(np.float32)[:, None, None]
-    arc_radius = arc_radius.astype(np.float32)[:, None, None]
-    dist = np.hypot(scene.yy - cy, scene.xx - cx) - arc_radius
-    width = np.maximum(scene.uniform(0.04, 0.12, k) * size, 1.5)  # no sub-pixel ridges
-    amp = width * scene.uniform(0.3, 0.8, k) * np.where(rng.random(k) < 0.7, 1, -1)[:, None, None]
-    scene.height[tiles] += amp * np.exp(-((dist / width) ** 2))
-
-
-def _add_dunes(scene):
-    """Asymmetric periodic dunes over part or all of the tile."""
-    size, rng = scene.size, scene.rng
-    tiles = np.flatnonzero(rng.random(scene.n) < _P_DUNES)
-    k = len(tiles)
-    if not k:
-        return
-    theta = scene.uniform(0, np.pi, k)
-    wavelength = np.maximum(scene.uniform(0.12, 0.3, k) * size, 4.0)
-    phase = (scene.yy * np.sin(theta) + scene.xx * np.cos(theta)) / wavelength
-    phase += scene.uniform(0.0, 1.0, k)
-    profile = np.abs(phase % 1.0) ** 1.5  # gentle stoss slope, steep lee face
-    amp = wavelength * scene.uniform(0.05, 0.15, k)
-    dy = scene.yy - scene.uniform(0, size, k)
-    dx = scene.xx - scene.uniform(0, size, k)
-    envelope = np.exp(-(dy**2 + dx**2) / (scene.uniform(0.3, 1.5, k) * size) ** 2)
-    scene.height[tiles] += amp * profile * envelope
-
-
-def _add_boulders(scene):
-    """Fields of small bumps: random impulses blurred to a pixel or two."""
-    from scipy.ndimage import gaussian_filter
-
-    rng = scene.rng
-    tiles = np.flatnonzero(rng.random(scene.n) < _P_BOULDERS)
-    k = len(tiles)
-    if not k:
-        return
-    shape = (k, scene.canvas, scene.canvas)
-    scale = scene.size / 48
-    sigma = max(0.6 * scale, 0.4)
-    heights = rng.uniform(2.0, 6.0, shape).astype(np.float32) * np.float32(scale)
-    bumps = np.where(rng.random(shape) < scene.uniform(0.002, 0.012, k), heights, 0.0)
-    # A blurred impulse of height h peaks at h / (2 pi sigma^2); bring it back to ~h / 4.
-    bumps = gaussian_filter(bumps.astype(np.float32), sigma=(0, sigma, sigma), mode="wrap")
-    scene.height[tiles] += bumps * np.float32(2 * np.pi * sigma**2 / 4)
-
-
-def _gradient(height):
-    """Central differences; the result is one pixel smaller on each side."""
-    gy = 0.5 * (height[:, 2:, 1:-1] - height[:, :-2, 1:-1])
-    gx = 0.5 * (height[:, 1:-1, 2:] - height[:, 1:-1, :-2])
-    return gy, gx
-
-
-def _hillshade(height, sun_x, sun_y):
-    """Lambertian reflectance (with self-shadow) of the relief under the sun."""
-    gy, gx = _gradient(height)
-    col = (slice(None), None, None)
-    cos_e, sin_e = math.cos(_SUN_ELEVATION), math.sin(_SUN_ELEVATION)
-    lit = (sin_e - cos_e * (gx * sun_x[col] + gy * sun_y[col])) / np.sqrt(1.0 + gx**2 + gy**2)
-    return np.maximum(lit, 0.0)
-
-
-def _albedo(scene):
-    """Multiplicative brightness patches, with a dark streak on some tiles."""
-    n, size, rng = scene.n, scene.size, scene.rng
-    patches = _fractal(n, scene.canvas, rng, np.full(n, 3.0))
-    albedo = np.exp(scene.uniform(0.05, 0.3, n) * patches)
-    tiles = np.flatnonzero(rng.random(n) < _P_STREAK)
-    k = len(tiles)
-    if k:
-        theta = scene.uniform(0, np.pi, k)
-        dist = (scene.yy - size / 2) * np.cos(theta) - (scene.xx - size / 2) * np.sin(theta)
-        dist += scene.uniform(-0.35, 0.35, k) * size
-        width = np.maximum(scene.uniform(0.05, 0.2, k) * size, 1.5)
-        albedo[tiles] *= 1.0 - scene.uniform(0.2, 0.5, k) * np.exp(-((dist / width) ** 2))
-    return albedo
-
-
-def _expose(image, rng, noise):
-    """Apply a random exposure (mean grey and gain) and sensor noise to each tile.
-
-    The mean grey level is entirely exposure. The contrast is the gain times
-    the relief seen in the tile, so that, as in real images, a crater's
-    shadow adds contrast to a tile.
-    """
-    n = len(image)
-    image = (image - image.mean(axis=(1, 2), keepdims=True)) / _TYPICAL_STD
-    if noise:
-        image += noise * rng.standard_normal(image.shape, dtype=np.float32)
-    grey = rng.normal(*_EXPOSURE_MEAN, (n, 1, 1))
-    gain = rng.lognormal(*_GAIN_LOG, (n, 1, 1))
-    return np.clip(np.rint(grey + gain * image), 0, 255).astype(np.uint8)
-
-
-def _log_uniform(rng, low, high, size):
-    return np.exp(rng.uniform(math.log(low), math.log(high), size))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._images import standardize_tiles
@@ -11,7 +12,7 @@ from ._images import standardize_tiles
 __all__ = ["TileStandardizer"]
 
 
-class TileStandardizer(TransformerMixin, BaseEstimator):
+class TileStandardizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Standardise every tile (row) to zero mean and unit variance on its own.
 
     Real tiles differ in exposure from image to image, region to region and
@@ -32,6 +33,9 @@ class TileStandardizer(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Features (pixels) per sample seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` seen in ``fit``, when they are all strings
+        (a pandas DataFrame, say).
 
     See Also
     --------
@@ -44,6 +48,13 @@ class TileStandardizer(TransformerMixin, BaseEstimator):
     h, w)`` or ``(n_samples, h, w, 1)``; the output is float32 of the same
     shape. A constant tile becomes all zeros.
 
+    Each output column is the standardised input column, so
+    :meth:`get_feature_names_out` returns the input's names
+    (``feature_names_in_``, else ``x0``, ``x1``, ...), and
+    ``set_output(transform="pandas")`` (or ``"polars"``) returns a data frame
+    with those columns for flat input. A data frame holds only flat tiles:
+    with such an output, images raise a ``ValueError``.
+
     Examples
     --------
     >>> import numpy as np
@@ -54,6 +65,8 @@ class TileStandardizer(TransformerMixin, BaseEstimator):
     True
     >>> Xt.mean(axis=1).round(6).tolist(), Xt.std(axis=1).round(6).tolist()
     ([0.0, 0.0], [1.0, 1.0])
+    >>> TileStandardizer().fit(X).get_feature_names_out().tolist()
+    ['x0', 'x1', 'x2', 'x3']
     """
 
     _parameter_constraints: dict = {}
@@ -92,6 +105,13 @@ class TileStandardizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         flat, shape = self._validate(X, reset=False)
+        output = _get_output_config("transform", self)["dense"]
+        if len(shape) > 2 and output != "default":
+            raise ValueError(
+                f"{type(self).__name__} is set to output {output} data frames, which hold "
+                f"flat tiles only; got images of shape {shape}. Pass X.reshape(len(X), -1), "
+                'or call set_output(transform="default") to keep the images\' shape.'
+            )
         return standardize_tiles(flat).reshape(shape)
 
     def _validate(self, X, *, reset):

@@ -70,3 +70,39 @@ def test_in_a_pipeline_it_ignores_brightness(blob_images):
     model = make_pipeline(TileStandardizer(), LogisticRegression(max_iter=500)).fit(X, y)
     darker = (X * 0.5).astype(np.uint8)
     np.testing.assert_allclose(model.predict_proba(X), model.predict_proba(darker), atol=0.02)
+
+
+def test_feature_names_out_are_the_input_names():
+    X = np.arange(12.0).reshape(3, 4) ** 2
+    t = TileStandardizer().fit(X)
+    assert t.get_feature_names_out().tolist() == ["x0", "x1", "x2", "x3"]
+    assert t.fit(np.zeros((2, 2, 2))).get_feature_names_out().tolist() == ["x0", "x1", "x2", "x3"]
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["p0", "p1", "p2", "p3"])
+    assert t.fit(frame).get_feature_names_out().tolist() == ["p0", "p1", "p2", "p3"]
+    with pytest.raises(ValueError, match="input_features"):
+        t.get_feature_names_out(["a", "b", "c", "d"])
+
+
+def test_set_output_pandas_keeps_names_and_index():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(rng.uniform(0, 255, (3, 4)), columns=list("abcd"), index=[7, 8, 9])
+    t = TileStandardizer().set_output(transform="pandas")
+    out = t.fit_transform(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert out.columns.tolist() == list("abcd") and out.index.tolist() == [7, 8, 9]
+    np.testing.assert_allclose(out.to_numpy(), standardize_tiles(frame.to_numpy()))
+    # in a pipeline, the next step sees named columns
+    model = make_pipeline(TileStandardizer(), LogisticRegression()).set_output(transform="pandas")
+    model.fit(frame, [0, 1, 0])
+    assert model[-1].feature_names_in_.tolist() == list("abcd")
+
+
+def test_data_frame_output_refuses_images_clearly():
+    pytest.importorskip("pandas")
+    t = TileStandardizer().set_output(transform="pandas").fit(np.zeros((2, 9)))
+    with pytest.raises(ValueError, match=r"TileStandardizer .* flat tiles only.*\(2, 3, 3\)"):
+        t.transform(np.zeros((2, 3, 3)))
+    out = t.set_output(transform="default").transform(np.zeros((2, 3, 3)))
+    assert out.shape == (2, 3, 3)
