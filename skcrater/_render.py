@@ -23,6 +23,7 @@ tiles for the same seed only as long as it stays the same.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 
@@ -37,6 +38,7 @@ __all__ = [
     "add_ridges",
     "add_terrain",
     "expose",
+    "render_scene",
     "render_tiles",
     "sun_azimuth",
 ]
@@ -77,6 +79,31 @@ def render_tiles(labels, size, rng, *, noise, diameter_range, light_angle):
     return expose(scene.render(), rng, noise)
 
 
+def render_scene(size, rng, *, x, y, diameter, noise, light_angle, blur=1.4):
+    """Render one ``size x size`` uint8 image holding craters at the given centres.
+
+    ``x`` (columns) and ``y`` (rows) are in the scene's coordinates, where
+    pixel ``i`` spans ``[i, i + 1)``; ``diameter`` in pixels. Each crater is
+    drawn on the region within three radii of its centre, where all but a
+    percent of its raised rim lies, so that a large scene costs what its
+    craters cover.
+    """
+    scene = Scene(1, size, rng, sun_azimuth(1, rng, light_angle), blur=blur)
+    add_terrain(scene)
+    for cx, cy, d in zip(x, y, diameter, strict=True):
+        reach = 1.5 * d + 2
+        rows = _span(cy + scene.pad, reach, scene.canvas)
+        cols = _span(cx + scene.pad, reach, scene.canvas)
+        scene.crop(rows, cols).add_craters(
+            np.zeros(1, dtype=np.intp), np.array([cy]), np.array([cx]), np.array([d])
+        )
+    return expose(scene.render(), rng, noise)[0]
+
+
+def _span(centre, reach, length):
+    return slice(max(0, int(centre - reach)), min(length, int(centre + reach) + 1))
+
+
 def sun_azimuth(n, rng, light_angle):
     """Direction of the sun for ``n`` images, in radians: ``light_angle`` degrees, or random."""
     if light_angle is None:
@@ -93,9 +120,10 @@ class Scene:
     :func:`sun_azimuth`).
     """
 
-    def __init__(self, n, size, rng, azimuth):
+    def __init__(self, n, size, rng, azimuth, blur=None):
         self.n, self.size, self.rng = n, size, rng
-        self.blur = 1.4 * size / 48
+        # the optics blur a 48 px tile by 1.4 px; a whole scene keeps that blur in pixels
+        self.blur = 1.4 * size / 48 if blur is None else float(blur)
         self.pad = math.ceil(2 * self.blur) + 2  # room for the blur and the gradient
         self.canvas = size + 2 * self.pad
         # Coordinates of pixel centres; the tile itself spans [0, size).
@@ -107,6 +135,14 @@ class Scene:
         # "from the top" lies towards negative rows.
         self.sun_x = np.cos(azimuth).astype(np.float32)
         self.sun_y = -np.sin(azimuth).astype(np.float32)
+
+    def crop(self, rows, cols):
+        """A view of the canvas region ``rows x cols`` (slices): layers drawn on it
+        land in this scene, and cost only that region."""
+        view = copy.copy(self)
+        view.yy, view.xx = self.yy[rows], self.xx[:, cols]
+        view.height, view.shadow = self.height[:, rows, cols], self.shadow[:, rows, cols]
+        return view
 
     def uniform(self, low, high, k):
         """Draw k floats as a column broadcastable against (k, canvas, canvas)."""

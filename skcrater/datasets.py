@@ -1,6 +1,7 @@
 """Synthetic crater tiles, the course data layout and the submission format.
 
 * :func:`make_craters` draws realistic synthetic crater / no-crater tiles.
+* :func:`make_crater_scene` draws a whole image with its crater catalogue.
 * :func:`load_course_data` reads a folder in the course layout
   (``Xtrain1.npy``, ``Ytrain1.npy``, ``Xtrain1_extra.npy``, ``Xtest1.npy``).
 * :func:`load_hrsc48` reads the labelled HRSC48 Mars tiles (``west_*.npy``).
@@ -18,9 +19,15 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ._files import atomic_writer
-from ._render import render_tiles
+from ._render import render_scene, render_tiles
 
-__all__ = ["make_craters", "load_course_data", "load_hrsc48", "save_predictions"]
+__all__ = [
+    "make_craters",
+    "make_crater_scene",
+    "load_course_data",
+    "load_hrsc48",
+    "save_predictions",
+]
 
 
 @validate_params(
@@ -167,6 +174,95 @@ def make_craters(
     if n_unlabeled:
         return X[:n_samples], y, X[n_samples:]
     return X, y
+
+
+@validate_params(
+    {
+        "size": [Interval(Integral, 16, None, closed="left")],
+        "n_craters": [Interval(Integral, 0, None, closed="left")],
+        "diameter_range": ["array-like"],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "light_angle": [Real, None],
+        "random_state": ["random_state", np.random.Generator],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_crater_scene(
+    size=512,
+    *,
+    n_craters=60,
+    diameter_range=(6, 80),
+    noise=0.05,
+    light_angle=135.0,
+    random_state=None,
+):
+    """Generate a synthetic grayscale image of cratered terrain and its catalogue.
+
+    The image is rendered like the tiles of :func:`make_craters` (fractal
+    relief and albedo under a low sun, one exposure and sensor noise for the
+    whole image), with ``n_craters`` craters placed uniformly, free to
+    overlap, their diameters log-uniform in ``diameter_range`` (pixels).
+    Unlike a real catalogue, this one is complete: every crater drawn is
+    listed, however small.
+
+    Parameters
+    ----------
+    size : int, default=512
+        Side of the square image, in pixels.
+    n_craters : int, default=60
+        Number of craters.
+    diameter_range : tuple of float, default=(6, 80)
+        Smallest and largest diameter, in pixels.
+    noise : float, default=0.05
+        Sensor noise, relative to the image's contrast.
+    light_angle : float or None, default=135.0
+        Direction the sun shines from, in degrees counter-clockwise from the
+        +x axis (135: from the upper left); None draws one.
+    random_state : int, RandomState instance, numpy Generator or None, default=None
+        Seeds everything drawn.
+
+    Returns
+    -------
+    image : ndarray of shape (size, size), dtype uint8
+        The image.
+    catalogue : pandas.DataFrame
+        ``x`` (column), ``y`` (row) and ``diameter`` of every crater, in
+        pixels, origin at the centre of the top-left pixel (the catalogue
+        convention of :mod:`skcrater.detection`).
+
+    Examples
+    --------
+    >>> from skcrater.datasets import make_crater_scene
+    >>> image, catalogue = make_crater_scene(128, n_craters=5, random_state=0)
+    >>> image.shape, image.dtype, list(catalogue.columns), len(catalogue)
+    ((128, 128), dtype('uint8'), ['x', 'y', 'diameter'], 5)
+    """
+    import pandas as pd
+
+    low, high = _check_diameter_range_pixels(diameter_range, size)
+    if light_angle is not None and not math.isfinite(light_angle):
+        raise ValueError(
+            f"light_angle must be a finite number of degrees or None; got {light_angle}."
+        )
+    rng = _check_rng(random_state)
+    diameter = np.exp(rng.uniform(math.log(low), math.log(high), n_craters))
+    x, y = rng.uniform(0, size, (2, n_craters))
+    image = render_scene(
+        int(size), rng, x=x, y=y, diameter=diameter, noise=noise, light_angle=light_angle
+    )
+    # scene coordinates put pixel i at [i, i + 1); catalogues put its centre at i
+    return image, pd.DataFrame({"x": x - 0.5, "y": y - 0.5, "diameter": diameter})
+
+
+def _check_diameter_range_pixels(diameter_range, size):
+    values = np.asarray(diameter_range, dtype=float).ravel()
+    if values.size != 2 or not np.isfinite(values).all() or not 0 < values[0] <= values[1]:
+        raise ValueError(
+            f"diameter_range must be (low, high) pixels with 0 < low <= high; got {diameter_range}."
+        )
+    if values[1] > size:
+        raise ValueError(f"diameter_range {diameter_range} reaches beyond the {size}-pixel image.")
+    return float(values[0]), float(values[1])
 
 
 # --------------------------------------------------------------------------

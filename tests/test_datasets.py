@@ -420,3 +420,60 @@ def test_save_predictions_refuses_a_folder(tmp_path):
     (tmp_path / "y.npy").mkdir()
     with pytest.raises(IsADirectoryError, match="folder"):
         save_predictions([0, 1], tmp_path / "y.npy", overwrite=True)
+
+
+# ---------------------------------------------------------------- scenes
+def test_make_crater_scene_returns_an_image_and_its_catalogue():
+    from skcrater.datasets import make_crater_scene
+    from skcrater.detection import check_catalogue
+
+    image, catalogue = make_crater_scene(200, n_craters=30, diameter_range=(8, 40), random_state=0)
+    assert image.shape == (200, 200) and image.dtype == np.uint8
+    assert list(catalogue.columns) == ["x", "y", "diameter"] and len(catalogue) == 30
+    assert catalogue["diameter"].between(8, 40).all()
+    check_catalogue(catalogue, image_shape=image.shape)  # every centre inside the image
+    again, same = make_crater_scene(200, n_craters=30, diameter_range=(8, 40), random_state=0)
+    np.testing.assert_array_equal(again, image)
+    assert same.equals(catalogue)
+    other, _ = make_crater_scene(200, n_craters=30, diameter_range=(8, 40), random_state=1)
+    assert not np.array_equal(other, image)
+
+
+def test_scene_craters_are_where_the_catalogue_says():
+    from skcrater.datasets import make_crater_scene
+
+    image, catalogue = make_crater_scene(
+        256, n_craters=12, diameter_range=(20, 30), noise=0.0, random_state=3
+    )
+    flat, _ = make_crater_scene(256, n_craters=0, noise=0.0, random_state=3)
+    # craters add contrast: the grey levels around each centre vary more than in the same
+    # place of the crater-free scene drawn from the same seed
+    inside = []
+    for x, y, d in catalogue.to_numpy():
+        r0, r1 = int(max(y - d / 2, 0)), int(min(y + d / 2, 255)) + 1
+        c0, c1 = int(max(x - d / 2, 0)), int(min(x + d / 2, 255)) + 1
+        inside.append(image[r0:r1, c0:c1].std() > flat[r0:r1, c0:c1].std())
+    assert np.mean(inside) >= 0.9
+
+
+def test_scene_without_craters_has_an_empty_catalogue():
+    from skcrater.datasets import make_crater_scene
+
+    image, catalogue = make_crater_scene(64, n_craters=0, diameter_range=(4, 20), random_state=0)
+    assert image.shape == (64, 64) and len(catalogue) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"diameter_range": (0, 10)}, "0 < low <= high"),
+        ({"diameter_range": (10, 5)}, "0 < low <= high"),
+        ({"diameter_range": (10, 500)}, "beyond the 100-pixel image"),
+        ({"light_angle": float("nan")}, "light_angle"),
+    ],
+)
+def test_make_crater_scene_rejects_bad_parameters(kwargs, message):
+    from skcrater.datasets import make_crater_scene
+
+    with pytest.raises(ValueError, match=message):
+        make_crater_scene(100, **kwargs)

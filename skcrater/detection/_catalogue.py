@@ -47,7 +47,9 @@ def check_catalogue(catalogue, *, image_shape=None, name="catalogue", extra=()):
         raise ValueError(f"{name} has a non-positive diameter ({bad}); diameters are in pixels.")
     if image_shape is not None and len(table):
         rows, cols = image_shape
-        outside = (table["x"] < 0) | (table["x"] > cols) | (table["y"] < 0) | (table["y"] > rows)
+        # pixel i covers [i - 0.5, i + 0.5]: the image spans [-0.5, side - 0.5]
+        x, y = table["x"], table["y"]
+        outside = (x < -0.5) | (x > cols - 0.5) | (y < -0.5) | (y > rows - 0.5)
         if outside.any():
             x, y = table.loc[outside, ["x", "y"]].iloc[0]
             raise ValueError(
