@@ -8,6 +8,9 @@ import importlib
 
 # public name -> module that defines it
 _LAZY = {
+    "CraterDetector": "skcrater.detection._detector",
+    "read_catalogue": "skcrater._imageio",
+    "read_image": "skcrater._imageio",
     "check_catalogue": "skcrater.detection._catalogue",
     "match_craters": "skcrater.detection._matching",
 }

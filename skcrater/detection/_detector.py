@@ -1,0 +1,581 @@
+"""CraterDetector: a tile classifier turned into a crater detector for whole images."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
+
+from ._catalogue import check_catalogue
+from ._dense import dense_scores, fully_convolutional, total_stride
+from ._peaks import map_peaks, refine_log_scale, suppress_overlaps
+from ._sampling import TrainingWindows, cut_windows, from_scaled, rescale
+
+__all__ = ["CraterDetector"]
+
+#: Preprocessing modes of CraterCNNClassifier that act on each pixel alone (or
+#: inside the network), so that a whole image can be scored densely.
+_DENSE_PREPROCESSING = ("scale", "local")
+
+
+class CraterDetector(BaseEstimator):
+    """Find craters in whole grayscale images with a tile classifier.
+
+    ``fit`` cuts training windows from images and their crater catalogues
+    and trains ``estimator`` on them; ``predict`` scans every image at
+    several scales, keeps the local maxima of the crater score and returns a
+    table of craters per image.
+
+    **Windows and scales.** The classifier sees ``window x window`` tiles and
+    is trained to call a tile a crater when a catalogued crater of a diameter
+    in ``diameter_range`` (pixels) sits near its centre. An image pyramid
+    (``scales``) brings larger craters into that range: at scale ``s`` the
+    image is resized by ``s``, so a crater of diameter ``D`` appears with
+    diameter ``D * s``.
+
+    **Training windows** (at every scale):
+
+    * positives: ``positives_per_crater`` windows around each crater of the
+      range, their centres drawn uniformly within ``max_offset`` diameters
+      of the crater's centre;
+    * random negatives, ``negative_ratio`` times as many as positives, clear
+      of catalogued craters by the rule below;
+    * hard negatives (``hard_negatives=True``): windows on the rims and
+      floors of craters larger than the range, windows showing a crater of
+      the range off-centre (0.7 to 1.1 diameters away), and windows centred
+      on craters too small or too large for the scale;
+    * optionally (``hard_negative_rounds=1``), a second training round adds
+      the first model's false detections on the training images.
+
+    The rule for negatives: catalogues are incomplete below some size, so a
+    catalogued crater smaller than the range (by more than ``margin``) is
+    never a positive, and no negative window contains its centre; no
+    negative window has the centre of a crater of the range, or within
+    ``margin`` of it, within 0.6 of its diameter from the window's centre.
+
+    **Detections.** Each scale's score map is searched for local maxima of
+    at least ``threshold``; the diameter of a peak is ``sqrt(low * high)``
+    of ``diameter_range`` divided by its scale, refined by the parabola
+    through the scores at the two neighbouring scales (in log scale). A
+    detection is kept when no higher-scoring detection overlaps it (centres
+    at most ``overlap`` times the larger diameter apart, diameters within a
+    factor 2), across positions and scales.
+
+    Parameters
+    ----------
+    estimator : classifier or None, default=None
+        The tile classifier: any classifier with ``predict_proba`` that takes
+        ``(n, window, window)`` tiles (floats in [0, 1]). None uses
+        ``CraterCNNClassifier.recommended(preprocessing="local")``. An
+        already fitted classifier in :class:`sklearn.frozen.FrozenEstimator`
+        is used as it is (``fit`` then only checks its input). A
+        :class:`~skcrater.CraterCNNClassifier` with 'valid' padding and a
+        pointwise preprocessing (``"scale"`` or ``"local"``) is evaluated
+        fully convolutionally over the image; anything else is given the
+        cut windows.
+    window : int, default=48
+        Side of the tiles, in pixels.
+    diameter_range : tuple of float, default=(16, 40)
+        Crater diameters (pixels, at the scan's scale) the window detects.
+    scales : sequence of float or None, default=None
+        Pyramid levels. None: ``r ** -k`` for ``k = 0, 1, ...`` with
+        ``r = sqrt(high / low)``, until craters of ``max_diameter`` pixels
+        are in range.
+    max_diameter : float, default=300
+        Largest crater to look for when ``scales`` is None.
+    stride : int or None, default=None
+        Step of the scan in pixels (at each scale). None uses the network's
+        own step (the product of its pooling sizes) for a CNN, 4 otherwise.
+    threshold : float, default=0.5
+        Smallest score of a detection.
+    positives_per_crater : int, default=4
+        Positive windows cut around each catalogued crater, per scale.
+    max_offset : float, default=0.15
+        Largest distance of a positive window's centre from the crater's,
+        in crater diameters.
+    negative_ratio : float, default=3.0
+        Random negative windows per positive window.
+    hard_negatives : bool, default=True
+        Add the hard negatives listed above.
+    hard_negative_rounds : int, default=0
+        Rounds of retraining with the model's own false detections on the
+        training images added as negatives.
+    margin : float, default=1.25
+        Factor around ``diameter_range`` within which craters are neither
+        positives nor allowed near a negative's centre.
+    overlap : float, default=0.5
+        Suppression distance between detections, in diameters.
+    band_pixels : int, default=4194304
+        The dense scan runs over bands of about this many pixels, so that
+        memory stays bounded whatever the image size.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the training windows (and the estimator, if it has a
+        ``random_state`` left at None).
+    verbose : int, default=0
+        Print progress.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The fitted tile classifier.
+    scales_ : ndarray of float
+        The pyramid levels used, largest first.
+    stride_ : int
+        The scan step used.
+    training_counts_ : dict of str to int
+        Training windows of each kind.
+
+    Examples
+    --------
+    >>> from skcrater.detection import CraterDetector
+    >>> CraterDetector(window=32, diameter_range=(10, 24)).get_params()["window"]
+    32
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"]), None],
+        "window": [Interval(Integral, 4, None, closed="left")],
+        "diameter_range": [tuple, list],
+        "scales": ["array-like", None],
+        "max_diameter": [Interval(Real, 0, None, closed="neither")],
+        "stride": [Interval(Integral, 1, None, closed="left"), None],
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+        "positives_per_crater": [Interval(Integral, 1, None, closed="left")],
+        "max_offset": [Interval(Real, 0, 0.5, closed="both")],
+        "negative_ratio": [Interval(Real, 0, None, closed="left")],
+        "hard_negatives": ["boolean"],
+        "hard_negative_rounds": [Interval(Integral, 0, None, closed="left")],
+        "margin": [Interval(Real, 1, None, closed="left")],
+        "overlap": [Interval(Real, 0, None, closed="neither")],
+        "band_pixels": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        window=48,
+        diameter_range=(16, 40),
+        scales=None,
+        max_diameter=300,
+        stride=None,
+        threshold=0.5,
+        positives_per_crater=4,
+        max_offset=0.15,
+        negative_ratio=3.0,
+        hard_negatives=True,
+        hard_negative_rounds=0,
+        margin=1.25,
+        overlap=0.5,
+        band_pixels=2**22,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.window = window
+        self.diameter_range = diameter_range
+        self.scales = scales
+        self.max_diameter = max_diameter
+        self.stride = stride
+        self.threshold = threshold
+        self.positives_per_crater = positives_per_crater
+        self.max_offset = max_offset
+        self.negative_ratio = negative_ratio
+        self.hard_negatives = hard_negatives
+        self.hard_negative_rounds = hard_negative_rounds
+        self.margin = margin
+        self.overlap = overlap
+        self.band_pixels = band_pixels
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, images, catalogues):
+        """Cut training windows from catalogued images and train the classifier.
+
+        Parameters
+        ----------
+        images : 2-D array, path, or list of them
+            Grayscale images (integers or floats; paths to PGM, PNG or TIFF
+            files).
+        catalogues : table, path, or list of them
+            One crater table per image (``x``, ``y``, ``diameter`` in pixels;
+            DataFrames, 3-column arrays or CSV paths); may be empty.
+
+        Returns
+        -------
+        self : CraterDetector
+            The fitted detector.
+        """
+        images = _check_images(images, self.window)
+        catalogues = _check_catalogues(catalogues, images)
+        scales = self._check_scales()
+        rng = check_random_state(self.random_state)
+        estimator = self._make_estimator(rng)
+        frozen = type(estimator).__name__ == "FrozenEstimator"
+        self.scales_ = scales
+        self.__dict__.pop("_dense_", None)
+        if frozen:
+            self.estimator_, self.training_counts_ = estimator, {}
+        else:
+            tiles, labels, counts = self._training_windows(images, catalogues, rng)
+            self._fit_estimator(estimator, tiles, labels)
+            for _ in range(self.hard_negative_rounds):
+                extra = self._false_detections(images, catalogues)
+                counts["own_false_detections"] = counts.get("own_false_detections", 0) + len(extra)
+                tiles = np.concatenate([tiles, extra])
+                labels = np.concatenate([labels, np.zeros(len(extra), dtype=labels.dtype)])
+                self._fit_estimator(estimator, tiles, labels)
+            self.training_counts_ = counts
+        self.stride_ = self._scan_stride()
+        return self
+
+    def _fit_estimator(self, estimator, tiles, labels):
+        self.estimator_ = clone(estimator).fit(tiles, labels)
+        self.__dict__.pop("_dense_", None)  # the dense network of the previous estimator
+        self.stride_ = self._scan_stride()
+
+    def _check_scales(self):
+        low, high = self._check_range()
+        if self.scales is None:
+            step = np.sqrt(high / low)
+            n = int(np.ceil(np.log(max(self.max_diameter, high) / high) / np.log(step))) + 1
+            return step ** -np.arange(n)
+        scales = np.asarray(self.scales, dtype=np.float64).ravel()
+        if not scales.size or not np.isfinite(scales).all() or (scales <= 0).any():
+            raise ValueError(f"scales must be positive numbers, got {self.scales!r}.")
+        return np.sort(np.unique(scales))[::-1]
+
+    def _check_range(self):
+        try:
+            low, high = (float(v) for v in self.diameter_range)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"diameter_range must be two numbers (low, high), got {self.diameter_range!r}."
+            ) from None
+        if not 0 < low < high or high > self.window:
+            raise ValueError(
+                f"diameter_range must satisfy 0 < low < high <= window ({self.window}), got "
+                f"{self.diameter_range!r}."
+            )
+        return low, high
+
+    def _make_estimator(self, rng):
+        if self.estimator is not None:
+            return self.estimator
+        from ..cnn import CraterCNNClassifier
+
+        return CraterCNNClassifier.recommended(
+            preprocessing="local", random_state=rng.randint(np.iinfo(np.int32).max)
+        )
+
+    def _training_windows(self, images, catalogues, rng):
+        tiles, labels, counts = [], [], {}
+        for image, catalogue in zip(images, catalogues, strict=True):
+            for scale in self.scales_:
+                scaled = rescale(image, scale)
+                if min(scaled.shape) < self.window:
+                    break
+                sampler = TrainingWindows(
+                    catalogue,
+                    scale=scale,
+                    shape=scaled.shape,
+                    window=self.window,
+                    diameter_range=self._check_range(),
+                    margin=self.margin,
+                    rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
+                )
+                for kind, label, centres in self._centres(sampler):
+                    cut, _ = cut_windows(scaled, centres, self.window)
+                    tiles.append(cut)
+                    labels.append(np.full(len(cut), label, dtype=np.int64))
+                    counts[kind] = counts.get(kind, 0) + len(cut)
+        tiles = np.concatenate(tiles) if tiles else np.zeros((0, self.window, self.window))
+        labels = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+        if not (labels == 1).any() or not (labels == 0).any():
+            raise ValueError(
+                f"The catalogues give {int((labels == 1).sum())} positive and "
+                f"{int((labels == 0).sum())} negative training windows; both are needed. "
+                f"Are there catalogued craters of {self.diameter_range} pixels (at some scale)?"
+            )
+        if self.verbose:
+            print(f"CraterDetector: training windows {counts}")
+        return tiles, labels, counts
+
+    def _centres(self, sampler):
+        positives = sampler.positives(self.positives_per_crater, self.max_offset)
+        yield "positive", 1, positives
+        n_random = int(round(self.negative_ratio * max(len(positives), 1)))
+        yield "random_negative", 0, sampler.random_negatives(n_random)
+        if self.hard_negatives:
+            yield "rim_or_floor", 0, sampler.rims_and_floors(1)
+            yield "off_centre", 0, sampler.off_centre(1)
+            yield "wrong_scale", 0, sampler.wrong_scale()
+
+    def _false_detections(self, images, catalogues):
+        from ._matching import match_craters
+
+        tiles = []
+        for image, catalogue in zip(images, catalogues, strict=True):
+            found = self._detect(image)
+            result = match_craters(found.drop(columns="scale"), catalogue, margin=self.margin)
+            false = found[result.detection_status == "fp"]
+            for scale in self.scales_:
+                # the level at which each false crater was seen
+                at = false[np.isclose(false["scale"], scale)]
+                if len(at):
+                    scaled = rescale(image, scale)
+                    centres = (at[["x", "y"]].to_numpy() + 0.5) * scale - 0.5
+                    tiles.append(cut_windows(scaled, centres, self.window)[0])
+        if not tiles:
+            return np.zeros((0, self.window, self.window), dtype=np.float32)
+        return np.concatenate(tiles)
+
+    # -------------------------------------------------------------- predict
+    def predict(self, images):
+        """Detect craters.
+
+        Parameters
+        ----------
+        images : 2-D array, path, or list of them
+            Grayscale images, as in :meth:`fit`.
+
+        Returns
+        -------
+        craters : list of pandas.DataFrame
+            One table per image, highest score first: ``x`` (column), ``y``
+            (row), ``diameter`` (pixels of the image) and ``score``.
+        """
+        check_is_fitted(self)
+        images = _check_images(images, self.window)
+        return [
+            self._detect(image)[["x", "y", "diameter", "score"]].reset_index(drop=True)
+            for image in images
+        ]
+
+    def score_map(self, image, scale=1.0):
+        """Crater score of every window position of one image.
+
+        Parameters
+        ----------
+        image : 2-D array or path
+            A grayscale image.
+        scale : float, default=1.0
+            Pyramid level: the image is resized by ``scale`` first.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_rows, n_cols)
+            Element ``[i, j]`` is the probability of a crater in the window
+            whose top-left pixel is ``(i * stride_, j * stride_)`` in the
+            image at that scale.
+        """
+        check_is_fitted(self)
+        if not isinstance(scale, Real) or isinstance(scale, bool) or not scale > 0:
+            raise ValueError(f"scale must be a positive number, got {scale!r}.")
+        (image,) = _check_images(image, self.window)
+        scaled = rescale(image, float(scale))
+        if min(scaled.shape) < self.window:
+            raise ValueError(
+                f"At scale {scale} the image is {scaled.shape[0]}x{scaled.shape[1]} pixels, "
+                f"smaller than the {self.window}-pixel window."
+            )
+        return self._scan(scaled)
+
+    def _detect(self, image):
+        """All detections of one image (with the ``scale`` they were found at)."""
+        import pandas as pd
+
+        maps = {}
+        for scale in self.scales_:
+            scaled = rescale(image, scale)
+            if min(scaled.shape) < self.window:
+                break
+            maps[scale] = self._scan(scaled)
+        rows = [self._peaks(maps, k) for k in range(len(maps))]
+        table = pd.concat(rows, ignore_index=True) if rows else _empty_table()
+        keep = suppress_overlaps(
+            table["x"].to_numpy(),
+            table["y"].to_numpy(),
+            table["diameter"].to_numpy(),
+            table["score"].to_numpy(),
+            overlap=self.overlap,
+        )
+        return table[keep].sort_values("score", ascending=False, kind="stable")
+
+    def _peaks(self, maps, k):
+        import pandas as pd
+
+        scales = list(maps)
+        scale, scores = scales[k], maps[scales[k]]
+        low, high = self._check_range()
+        radius = 0.25 * np.sqrt(low * high) / self.stride_
+        rows, cols, values = map_peaks(scores, threshold=self.threshold, min_distance=radius)
+        centre = (self.window - 1) / 2
+        x = from_scaled(cols * self.stride_ + centre, scale)
+        y = from_scaled(rows * self.stride_ + centre, scale)
+        log_scale = refine_log_scale(*self._neighbours(maps, k, x, y, values))
+        return pd.DataFrame(
+            {
+                "x": x,
+                "y": y,
+                "diameter": np.sqrt(low * high) / np.exp(log_scale),
+                "score": values.astype(np.float64),
+                "scale": scale,
+            }
+        )
+
+    def _neighbours(self, maps, k, x, y, values):
+        """(log scales, scores) of each peak at levels k-1, k, k+1 (NaN where absent)."""
+        scales = list(maps)
+        logs = np.full((len(values), 3), np.nan)
+        found = np.full((len(values), 3), np.nan)
+        centre = (self.window - 1) / 2
+        for column, level in enumerate((k - 1, k, k + 1)):
+            if not 0 <= level < len(scales):
+                continue
+            scale, scores = scales[level], maps[scales[level]]
+            i = np.rint(((y + 0.5) * scale - 0.5 - centre) / self.stride_).astype(np.intp)
+            j = np.rint(((x + 0.5) * scale - 0.5 - centre) / self.stride_).astype(np.intp)
+            inside = (i >= 0) & (i < scores.shape[0]) & (j >= 0) & (j < scores.shape[1])
+            logs[:, column] = np.log(scale)
+            found[inside, column] = scores[i[inside], j[inside]]
+        found[:, 1] = values
+        return logs, found
+
+    # ----------------------------------------------------------------- scan
+    def _scan_stride(self):
+        if self.stride is not None:
+            return int(self.stride)
+        model = _dense_network(self.estimator_)
+        return total_stride(model) if model is not None else 4
+
+    def _scan(self, scaled):
+        network = _dense_network(self.estimator_)
+        if network is not None:
+            if not hasattr(self, "_dense_"):
+                self._dense_ = (fully_convolutional(network), total_stride(network))
+            dense, period = self._dense_
+            pixels = scaled / np.float32(self.estimator_.input_scale_)
+            return dense_scores(
+                dense,
+                pixels,
+                window=self.window,
+                stride=self.stride_,
+                period=period,
+                band_pixels=self.band_pixels,
+            )
+        return self._scan_windows(scaled)
+
+    def _scan_windows(self, scaled):
+        """Cut every window and ask ``predict_proba`` (any classifier), band by band."""
+        view = np.lib.stride_tricks.sliding_window_view(scaled, (self.window, self.window))
+        view = view[:: self.stride_, :: self.stride_]
+        out = np.empty(view.shape[:2], dtype=np.float32)
+        per_band = max(1, self.band_pixels // (self.window**2 * max(view.shape[1], 1)))
+        for start in range(0, view.shape[0], per_band):
+            band = view[start : start + per_band].reshape(-1, self.window, self.window)
+            proba = self.estimator_.predict_proba(band)[:, 1]
+            out[start : start + per_band] = proba.reshape(-1, view.shape[1])
+        return out
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_dense_", None)  # rebuilt from estimator_ on first use
+        return state
+
+
+def _dense_network(estimator):
+    """The Keras network of a classifier that can be evaluated densely, else None."""
+    inner = getattr(estimator, "estimator", estimator)  # through a FrozenEstimator
+    model = getattr(inner, "model_", None)
+    if model is None or getattr(inner, "preprocessing", None) not in _DENSE_PREPROCESSING:
+        return None
+    return model if getattr(inner, "padding", "valid") == "valid" else None
+
+
+def _empty_table():
+    import pandas as pd
+
+    return pd.DataFrame({c: np.zeros(0) for c in ("x", "y", "diameter", "score", "scale")})
+
+
+def _check_images(images, window):
+    """A list of float32 2-D images (integers divided by their type's maximum)."""
+    from .._imageio import read_image
+
+    if isinstance(images, str | os.PathLike) or (
+        isinstance(images, np.ndarray) and images.ndim == 2
+    ):
+        images = [images]
+    if isinstance(images, np.ndarray) and images.ndim == 3 and images.shape[-1] in (3, 4):
+        raise ValueError(
+            f"images has shape {images.shape}: a colour image? skcrater needs 2-D grayscale "
+            "images; convert with e.g. image.mean(axis=-1) or PIL's .convert('L')."
+        )
+    out = []
+    for k, image in enumerate(images):
+        if isinstance(image, str | os.PathLike):
+            image = read_image(image)
+        out.append(_check_image(image, window, f"images[{k}]"))
+    if not out:
+        raise ValueError("images is empty: give at least one image.")
+    return out
+
+
+def _check_image(image, window, name):
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        raise ValueError(
+            f"{name} has shape {image.shape}: a colour image? Convert it to one grayscale "
+            "channel, e.g. image.mean(axis=-1) or PIL's .convert('L')."
+        )
+    if image.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D grayscale image; got shape {image.shape}.")
+    if image.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers; got dtype {image.dtype}.")
+    if min(image.shape) < window:
+        raise ValueError(
+            f"{name} is {image.shape[0]}x{image.shape[1]} pixels, smaller than the "
+            f"{window}-pixel window."
+        )
+    if image.dtype.kind in "iu":
+        return image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
+    image = image.astype(np.float32)
+    if not np.isfinite(image).all():
+        raise ValueError(f"{name} holds NaN or infinite pixels.")
+    return image
+
+
+def _check_catalogues(catalogues, images):
+    from .._imageio import read_catalogue
+
+    single = (
+        isinstance(catalogues, str | os.PathLike)
+        or hasattr(catalogues, "columns")
+        or catalogues is None
+        or (isinstance(catalogues, np.ndarray) and catalogues.ndim == 2)
+    )
+    if single:
+        catalogues = [catalogues]
+    catalogues = list(catalogues)
+    if len(catalogues) != len(images):
+        raise ValueError(
+            f"Got {len(images)} image(s) but {len(catalogues)} catalogue(s); give one "
+            "catalogue per image."
+        )
+    out = []
+    for k, (catalogue, image) in enumerate(zip(catalogues, images, strict=True)):
+        if isinstance(catalogue, str | os.PathLike):
+            out.append(read_catalogue(catalogue, image_shape=image.shape))
+        else:
+            out.append(check_catalogue(catalogue, image_shape=image.shape, name=f"catalogues[{k}]"))
+    return out

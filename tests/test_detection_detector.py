@@ -1,0 +1,196 @@
+"""Tests of skcrater.detection.CraterDetector on small synthetic scenes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+
+from skcrater import CraterCNNClassifier
+from skcrater.datasets import make_crater_scene
+from skcrater.detection import CraterDetector, match_craters
+
+WINDOW = 24
+RANGE = (8, 20)
+
+
+def tiny_cnn(**overrides):
+    params = dict(
+        conv_filters=(8, 16),
+        pool_sizes=(2, 2),
+        dense_units=(16,),
+        dropout=0.0,
+        epochs=20,
+        class_weight="balanced",
+        learning_rate=3e-3,
+        batch_size=64,
+        random_state=0,
+    )
+    return CraterCNNClassifier(**{**params, **overrides})
+
+
+def detector(estimator=None, **overrides):
+    params = dict(window=WINDOW, diameter_range=RANGE, max_diameter=40, random_state=0)
+    estimator = estimator if estimator is not None else tiny_cnn()
+    return CraterDetector(estimator, **{**params, **overrides})
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return [
+        make_crater_scene(192, n_craters=40, diameter_range=(5, 40), random_state=seed)
+        for seed in (0, 1)
+    ]
+
+
+@pytest.fixture(scope="module")
+def fitted(scenes):
+    (image, catalogue), _ = scenes
+    return detector().fit(image, catalogue)
+
+
+def _windows(image, stride, shape, window=WINDOW):
+    view = np.lib.stride_tricks.sliding_window_view(image, (window, window))
+    return view[::stride, ::stride][: shape[0], : shape[1]].reshape(-1, window, window)
+
+
+def test_parameters_clone_and_defaults():
+    det = CraterDetector()
+    assert det.get_params()["estimator"] is None and det.get_params()["window"] == 48
+    assert clone(detector(stride=3)).get_params()["stride"] == 3
+
+
+def test_fit_cuts_every_kind_of_training_window(fitted):
+    counts = fitted.training_counts_
+    assert counts["positive"] > 0 and counts["random_negative"] > 0
+    assert {"rim_or_floor", "off_centre", "wrong_scale"} <= set(counts)
+    assert fitted.estimator_.image_shape_ == (WINDOW, WINDOW)
+    # scales from 1 until the 40 px craters reach the window's 20 px
+    np.testing.assert_allclose(fitted.scales_, np.sqrt(20 / 8) ** -np.arange(3))
+    assert fitted.stride_ == 4  # the network's pooling: 2 x 2
+
+
+def test_predict_returns_one_table_per_image(fitted, scenes):
+    tables = fitted.predict([scenes[1][0], scenes[0][0]])
+    assert len(tables) == 2
+    for table in tables:
+        assert list(table.columns) == ["x", "y", "diameter", "score"]
+        assert (table["score"] >= fitted.threshold).all()
+        assert table["score"].is_monotonic_decreasing
+    single = fitted.predict(scenes[1][0])
+    assert len(single) == 1 and single[0].equals(tables[0])
+
+
+def test_detections_find_craters_of_an_unseen_scene(fitted, scenes):
+    image, catalogue = scenes[1]
+    result = match_craters(fitted.predict(image)[0], catalogue, min_diameter=8, max_diameter=40)
+    # far better than detections at random places would do
+    assert result.recall > 0.5 and result.average_precision > 0.3
+
+
+@pytest.mark.parametrize(("scale", "stride"), [(1.0, None), (0.63, None), (1.0, 3)])
+def test_dense_score_map_equals_predict_proba_on_cut_windows(fitted, scenes, scale, stride):
+    from skcrater.detection._sampling import rescale
+
+    det = fitted if stride is None else clone(fitted).set_params(stride=stride)
+    if stride is not None:
+        det = detector(FrozenEstimator(fitted.estimator_), stride=stride).fit(*scenes[0])
+    image = scenes[1][0]
+    scores = det.score_map(image, scale=scale)
+    scaled = rescale(image.astype(np.float32) / 255, scale)
+    tiles = _windows(scaled, det.stride_, scores.shape)
+    expected = det.estimator_.predict_proba(tiles)[:, 1].reshape(scores.shape)
+    assert expected.std() > 0.01
+    np.testing.assert_allclose(scores, expected, atol=1e-4)
+
+
+def test_a_frozen_fitted_estimator_is_used_as_it_is(fitted, scenes):
+    frozen = FrozenEstimator(fitted.estimator_)
+    det = detector(frozen).fit(*scenes[0])
+    assert det.estimator_ is frozen and det.training_counts_ == {}
+    np.testing.assert_allclose(det.score_map(scenes[1][0]), fitted.score_map(scenes[1][0]))
+
+
+def test_any_classifier_with_predict_proba_scans_cut_windows(scenes):
+    image, catalogue = scenes[0]
+    logistic = LogisticRegression(max_iter=200)
+
+    class Flat(LogisticRegression):
+        def fit(self, X, y):
+            return super().fit(np.reshape(X, (len(X), -1)), y)
+
+        def predict_proba(self, X):
+            return super().predict_proba(np.reshape(X, (len(X), -1)))
+
+    det = detector(Flat(max_iter=200), stride=6).fit(image, catalogue)
+    assert det.stride_ == 6
+    scores = det.score_map(image)
+    tiles = _windows(image.astype(np.float32) / 255, 6, scores.shape)
+    expected = det.estimator_.predict_proba(tiles)[:, 1].reshape(scores.shape)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    assert logistic.get_params()  # the plain estimator is untouched
+
+
+def test_same_seed_same_detector(scenes):
+    image, catalogue = scenes[0]
+    a = detector(tiny_cnn(epochs=2)).fit(image, catalogue)
+    b = detector(tiny_cnn(epochs=2)).fit(image, catalogue)
+    assert a.training_counts_ == b.training_counts_
+    np.testing.assert_array_equal(a.score_map(image), b.score_map(image))
+
+
+def test_an_empty_catalogue_is_an_image_without_craters(scenes):
+    (image, catalogue), (other, _) = scenes
+    det = detector(tiny_cnn(epochs=1)).fit([image, other], [catalogue, pd.DataFrame()])
+    assert det.training_counts_["random_negative"] > 0
+
+
+def test_second_round_adds_the_models_false_detections(scenes):
+    image, catalogue = scenes[0]
+    det = detector(tiny_cnn(epochs=2), hard_negative_rounds=1, threshold=0.3).fit(image, catalogue)
+    assert "own_false_detections" in det.training_counts_
+
+
+@pytest.mark.parametrize(
+    ("images", "catalogues", "error", "message"),
+    [
+        (np.zeros((60, 60, 3)), None, ValueError, "colour image"),
+        (np.zeros((10, 60)), None, ValueError, "smaller than the 24-pixel window"),
+        (np.full((60, 60), np.nan), None, ValueError, "NaN"),
+        (np.zeros((2, 60, 60, 2)), None, ValueError, "2-D grayscale"),
+        (np.array([["a"] * 30] * 30), None, TypeError, "numbers"),
+        ([], [], ValueError, "images is empty"),
+        (np.zeros((60, 60)), pd.DataFrame({"x": [1.0], "y": [1.0]}), ValueError, "missing"),
+        (np.zeros((60, 60)), [np.array([[10, 10, -3]])], ValueError, "non-positive diameter"),
+        (np.zeros((60, 60)), [np.array([[80, 10, 10]])], ValueError, "outside the 60x60 image"),
+        ([np.zeros((60, 60))] * 2, [None], ValueError, "one catalogue per image"),
+    ],
+)
+def test_bad_images_and_catalogues_are_refused(images, catalogues, error, message):
+    with pytest.raises(error, match=message):
+        detector().fit(images, catalogues)
+
+
+def test_bad_parameters_are_refused(scenes):
+    image, catalogue = scenes[0]
+    with pytest.raises(ValueError, match="diameter_range must satisfy"):
+        detector(diameter_range=(20, 8)).fit(image, catalogue)
+    with pytest.raises(ValueError, match="scales must be positive"):
+        detector(scales=[1.0, -0.5]).fit(image, catalogue)
+    with pytest.raises(ValueError, match="both are needed"):
+        detector(scales=[1.0]).fit(image, pd.DataFrame())
+
+
+def test_unknown_image_file_format_is_refused(tmp_path):
+    path = tmp_path / "image.jpg"
+    path.write_bytes(b"x")
+    with pytest.raises(ValueError, match="unknown image format"):
+        detector().fit(path, None)
+
+
+def test_score_map_checks_its_arguments(fitted, scenes):
+    with pytest.raises(ValueError, match="scale must be a positive number"):
+        fitted.score_map(scenes[0][0], scale=0)
+    with pytest.raises(ValueError, match="smaller than the 24-pixel window"):
+        fitted.score_map(scenes[0][0], scale=0.1)
