@@ -98,7 +98,7 @@ def test_dense_score_map_equals_predict_proba_on_cut_windows(fitted, scenes, sca
         det = detector(FrozenEstimator(fitted.estimator_), stride=stride).fit(*scenes[0])
     image = scenes[1][0]
     scores = det.score_map(image, scale=scale)
-    scaled = rescale(image.astype(np.float32) / 255, scale)
+    scaled = rescale(image.astype(np.float32) / 255, scale)  # the detector's own grey levels
     tiles = _windows(scaled, det.stride_, scores.shape)
     expected = det.estimator_.predict_proba(tiles)[:, 1].reshape(scores.shape)
     assert expected.std() > 0.01

@@ -131,8 +131,10 @@ def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22):
     ----------
     dense : keras.Model
         From :func:`fully_convolutional`, with one output unit.
-    image : ndarray of shape (rows, cols)
-        Already scaled as the network's tiles are (float32).
+    image : ndarray of shape (rows, cols), or an object with ``shape`` and ``rows(start, stop)``
+        Already scaled as the network's tiles are (float32); an object
+        (:class:`~skcrater.detection._sampling.ScaledImage`) is asked for one
+        band of rows at a time.
     window : int
         Side of the windows (the tile size).
     stride : int
@@ -150,12 +152,13 @@ def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22):
         ``(i * stride, j * stride)``.
     """
     rows, cols = image.shape
+    band_rows = getattr(image, "rows", lambda start, stop: image[start:stop])
     shape = ((rows - window) // stride + 1, (cols - window) // stride + 1)
     out = np.empty(shape, dtype=np.float32)
     per_band = max(1, band_pixels // max(cols, 1) // stride)
     for start in range(0, shape[0], per_band):
         stop = min(start + per_band, shape[0])
-        band = image[start * stride : (stop - 1) * stride + window]
+        band = band_rows(start * stride, (stop - 1) * stride + window)
         out[start:stop] = _stitched(dense, band, window, stride, period, (stop - start, shape[1]))
     return out
 

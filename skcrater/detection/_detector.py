@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._catalogue import check_catalogue
 from ._dense import dense_scores, fully_convolutional, total_stride
 from ._peaks import map_peaks, refine_log_scale, suppress_overlaps
-from ._sampling import TrainingWindows, cut_windows, from_scaled, rescale
+from ._sampling import ScaledImage, TrainingWindows, cut_windows, from_scaled
 
 __all__ = ["CraterDetector"]
 
@@ -281,9 +281,10 @@ class CraterDetector(BaseEstimator):
         tiles, labels, counts = [], [], {}
         for image, catalogue in zip(images, catalogues, strict=True):
             for scale in self.scales_:
-                scaled = rescale(image, scale)
-                if min(scaled.shape) < self.window:
+                level = self._level(image, scale)
+                if min(level.shape) < self.window:
                     break
+                scaled = level.array()
                 sampler = TrainingWindows(
                     catalogue,
                     scale=scale,
@@ -332,7 +333,7 @@ class CraterDetector(BaseEstimator):
                 # the level at which each false crater was seen
                 at = false[np.isclose(false["scale"], scale)]
                 if len(at):
-                    scaled = rescale(image, scale)
+                    scaled = self._level(image, scale).array()
                     centres = (at[["x", "y"]].to_numpy() + 0.5) * scale - 0.5
                     tiles.append(cut_windows(scaled, centres, self.window)[0])
         if not tiles:
@@ -382,13 +383,13 @@ class CraterDetector(BaseEstimator):
         if not isinstance(scale, Real) or isinstance(scale, bool) or not scale > 0:
             raise ValueError(f"scale must be a positive number, got {scale!r}.")
         (image,) = _check_images(image, self.window)
-        scaled = rescale(image, float(scale))
-        if min(scaled.shape) < self.window:
+        level = self._level(image, float(scale))
+        if min(level.shape) < self.window:
             raise ValueError(
-                f"At scale {scale} the image is {scaled.shape[0]}x{scaled.shape[1]} pixels, "
+                f"At scale {scale} the image is {level.shape[0]}x{level.shape[1]} pixels, "
                 f"smaller than the {self.window}-pixel window."
             )
-        return self._scan(scaled)
+        return self._scan(level)
 
     def _detect(self, image):
         """All detections of one image (with the ``scale`` they were found at)."""
@@ -396,10 +397,10 @@ class CraterDetector(BaseEstimator):
 
         maps = {}
         for scale in self.scales_:
-            scaled = rescale(image, scale)
-            if min(scaled.shape) < self.window:
+            level = self._level(image, scale)
+            if min(level.shape) < self.window:
                 break
-            maps[scale] = self._scan(scaled)
+            maps[scale] = self._scan(level)
         rows = [self._peaks(maps, k) for k in range(len(maps))]
         table = pd.concat(rows, ignore_index=True) if rows else _empty_table()
         keep = suppress_overlaps(
@@ -458,39 +459,61 @@ class CraterDetector(BaseEstimator):
         model = _dense_network(self.estimator_)
         return total_stride(model) if model is not None else 4
 
-    def _scan(self, scaled):
-        network = _dense_network(self.estimator_)
-        if network is not None:
-            if not hasattr(self, "_dense_"):
-                self._dense_ = (fully_convolutional(network), total_stride(network))
-            dense, period = self._dense_
-            pixels = scaled / np.float32(self.estimator_.input_scale_)
-            return dense_scores(
-                dense,
-                pixels,
-                window=self.window,
-                stride=self.stride_,
-                period=period,
-                band_pixels=self.band_pixels,
-            )
-        return self._scan_windows(scaled)
+    @staticmethod
+    def _level(image, scale):
+        """The pyramid level of a checked image, in the [0, 1] grey levels of the tiles."""
+        return ScaledImage(image, scale, divisor=_divisor(image))
 
-    def _scan_windows(self, scaled):
+    def _scan(self, level):
+        network = _dense_network(self.estimator_)
+        if network is None:
+            return self._scan_windows(level)
+        if not hasattr(self, "_dense_"):
+            self._dense_ = (fully_convolutional(network), total_stride(network))
+        dense, period = self._dense_
+        # the network's own input scaling, applied band by band with the level's
+        pixels = ScaledImage(
+            level.image, level.scale, level.divisor * np.float32(network_scale(self.estimator_))
+        )
+        return dense_scores(
+            dense,
+            pixels,
+            window=self.window,
+            stride=self.stride_,
+            period=period,
+            band_pixels=self.band_pixels,
+        )
+
+    def _scan_windows(self, level):
         """Cut every window and ask ``predict_proba`` (any classifier), band by band."""
-        view = np.lib.stride_tricks.sliding_window_view(scaled, (self.window, self.window))
-        view = view[:: self.stride_, :: self.stride_]
-        out = np.empty(view.shape[:2], dtype=np.float32)
-        per_band = max(1, self.band_pixels // (self.window**2 * max(view.shape[1], 1)))
-        for start in range(0, view.shape[0], per_band):
-            band = view[start : start + per_band].reshape(-1, self.window, self.window)
-            proba = self.estimator_.predict_proba(band)[:, 1]
-            out[start : start + per_band] = proba.reshape(-1, view.shape[1])
+        step, window = self.stride_, self.window
+        n_rows = (level.shape[0] - window) // step + 1
+        n_cols = (level.shape[1] - window) // step + 1
+        out = np.empty((n_rows, n_cols), dtype=np.float32)
+        per_band = max(1, self.band_pixels // (window**2 * n_cols))
+        for start in range(0, n_rows, per_band):
+            stop = min(start + per_band, n_rows)
+            rows = level.rows(start * step, (stop - 1) * step + window)
+            view = np.lib.stride_tricks.sliding_window_view(rows, (window, window))
+            band = view[::step, ::step][:, :n_cols].reshape(-1, window, window)
+            out[start:stop] = self.estimator_.predict_proba(band)[:, 1].reshape(-1, n_cols)
         return out
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_dense_", None)  # rebuilt from estimator_ on first use
         return state
+
+
+def network_scale(estimator):
+    """The grey value a CNN maps to 1 before its network (``input_scale_``)."""
+    inner = getattr(estimator, "estimator", estimator)
+    return float(getattr(inner, "input_scale_", 1.0))
+
+
+def _divisor(image):
+    """What the detector divides pixels by: the type's maximum for integers."""
+    return float(np.iinfo(image.dtype).max) if image.dtype.kind in "iu" else 1.0
 
 
 def _dense_network(estimator):
@@ -509,7 +532,8 @@ def _empty_table():
 
 
 def _check_images(images, window):
-    """A list of float32 2-D images (integers divided by their type's maximum)."""
+    """A list of checked 2-D images, as given (integers are divided by their type's
+    maximum band by band, when they are scanned)."""
     from .._imageio import read_image
 
     if isinstance(images, str | os.PathLike) or (
@@ -540,17 +564,14 @@ def _check_image(image, window, name):
         )
     if image.ndim != 2:
         raise ValueError(f"{name} must be a 2-D grayscale image; got shape {image.shape}.")
-    if image.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers; got dtype {image.dtype}.")
+    if image.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold numbers (integers or floats); got dtype {image.dtype}.")
     if min(image.shape) < window:
         raise ValueError(
             f"{name} is {image.shape[0]}x{image.shape[1]} pixels, smaller than the "
             f"{window}-pixel window."
         )
-    if image.dtype.kind in "iu":
-        return image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
-    image = image.astype(np.float32)
-    if not np.isfinite(image).all():
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
         raise ValueError(f"{name} holds NaN or infinite pixels.")
     return image
 

@@ -3,27 +3,78 @@
 Coordinates follow the catalogues: ``x`` is the column and ``y`` the row of a
 pixel's centre, origin at the top-left pixel. A pixel centre ``u`` of the
 original image sits at ``(u + 0.5) * scale - 0.5`` in the image rescaled by
-``scale``, as in :func:`skimage.transform.rescale`.
+``scale`` (:class:`ScaledImage`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["rescale", "to_scaled", "from_scaled", "cut_windows", "TrainingWindows"]
+__all__ = ["ScaledImage", "rescale", "to_scaled", "from_scaled", "cut_windows", "TrainingWindows"]
+
+
+class ScaledImage:
+    """One level of an image pyramid, computed band by band on request.
+
+    The image resized by ``scale``: pixel ``(r, c)`` takes the bilinear value
+    of the original at ``((r + 0.5) / scale - 0.5, (c + 0.5) / scale - 0.5)``
+    (edges repeated), after a Gaussian blur of ``sigma = (1 / scale - 1) / 2``
+    when shrinking (anti-aliasing, as :func:`skimage.transform.rescale`
+    does). Every band is computed from the original rows it needs plus the
+    blur's reach, so bands give exactly the rows of the whole level, and a
+    level of a huge image never exists in memory at once.
+
+    Parameters
+    ----------
+    image : ndarray of shape (rows, cols)
+        The original image, any numeric dtype; it is not copied.
+    scale : float
+        The level.
+    divisor : float, default=1.0
+        Pixel values are divided by it (e.g. 255 for uint8 images).
+    """
+
+    def __init__(self, image, scale, divisor=1.0):
+        self.image, self.scale, self.divisor = image, float(scale), np.float32(divisor)
+        rows, cols = image.shape
+        self.shape = (max(1, round(rows * self.scale)), max(1, round(cols * self.scale)))
+        self.sigma = max(0.0, (1 / self.scale - 1) / 2)
+        self._cols = _linear_weights(self.shape[1], self.scale, cols)
+
+    def rows(self, start, stop):
+        """Rows ``start:stop`` of the level, float32."""
+        from scipy.ndimage import gaussian_filter
+
+        index, weight = _linear_weights(self.shape[0], self.scale, self.image.shape[0])
+        index, weight = index[start:stop], weight[start:stop]
+        reach = int(4 * self.sigma + 0.5) + 1 if self.sigma else 0
+        low = max(0, int(index.min()) - reach)
+        high = min(self.image.shape[0], int(index.max()) + 2 + reach)
+        band = self.image[low:high].astype(np.float32) / self.divisor
+        if self.sigma:
+            band = gaussian_filter(band, self.sigma, mode="reflect", truncate=4.0)
+        index = index - low
+        below = np.minimum(index + 1, band.shape[0] - 1)
+        band = band[index] * (1 - weight)[:, None] + band[below] * weight[:, None]
+        col_index, col_weight = self._cols
+        right = np.minimum(col_index + 1, band.shape[1] - 1)
+        return band[:, col_index] * (1 - col_weight) + band[:, right] * col_weight
+
+    def array(self):
+        """The whole level, float32."""
+        return self.rows(0, self.shape[0])
+
+
+def _linear_weights(n_out, scale, n_in):
+    """Source index and weight of the next pixel for each output pixel (edges repeated)."""
+    position = np.clip((np.arange(n_out) + 0.5) / scale - 0.5, 0, n_in - 1)
+    index = np.floor(position).astype(np.intp)
+    return index, (position - index).astype(np.float32)
 
 
 def rescale(image, scale):
-    """``image`` resized by ``scale`` as float32 (bilinear, anti-aliased when shrinking)."""
-    image = np.asarray(image, dtype=np.float32)
-    if scale == 1:
-        return image
-    from skimage.transform import rescale as _rescale
-
-    out = _rescale(
-        image, scale, order=1, mode="reflect", anti_aliasing=scale < 1, preserve_range=True
-    )
-    return out.astype(np.float32, copy=False)
+    """``image`` resized by ``scale`` as float32 (see :class:`ScaledImage`)."""
+    return ScaledImage(np.asarray(image), scale).array()
 
 
 def to_scaled(coordinates, scale):
