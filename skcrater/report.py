@@ -9,8 +9,10 @@ Everything works for any fitted binary classifier with ``predict`` and
 ``predict_proba`` (or ``decision_function``); the learning curve needs a
 ``history_`` (as :class:`~skcrater.CraterCNNClassifier` has) and the
 pseudo-label figure a ``pseudo_label_counts_`` (as
-:class:`~skcrater.SelfTrainingWrapper` has), looked up through pipelines and
-wrappers.
+:class:`~skcrater.SelfTrainingWrapper` has), looked up through pipelines'
+final steps, wrappers' fitted ``estimator_`` and searches' ``best_estimator_``.
+The threshold figure marks the decision threshold in force (see
+:func:`write_report`).
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ import math
 import os
 import time
 from datetime import datetime, timezone
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from ._files import refuse_existing, write_bytes
+from ._inner import find, walk
 
 __all__ = [
     "evaluate",
@@ -340,8 +346,9 @@ def plot_learning_curve(estimator, *, ax=None):
     estimator : fitted estimator
         One with a ``history_`` (dict of per-epoch lists with ``loss`` and
         optionally ``val_loss``) and ``best_epoch_`` (1-based), such as
-        :class:`~skcrater.CraterCNNClassifier`; pipelines and wrappers
-        (``estimator_``) are searched for it.
+        :class:`~skcrater.CraterCNNClassifier`, or one holding such an
+        estimator: a pipeline's final step, a wrapper's fitted ``estimator_``
+        or a search's ``best_estimator_`` is searched for it.
 
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
@@ -395,7 +402,8 @@ def plot_pseudo_labels(estimator, *, ax=None):
     estimator : fitted estimator
         One with ``pseudo_label_counts_`` of shape (n_rounds, n_classes) and
         ``classes_``, such as :class:`~skcrater.SelfTrainingWrapper`
-        (searched through pipelines).
+        (searched through pipelines, wrappers and searches, as in
+        :func:`plot_learning_curve`).
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
 
@@ -523,17 +531,8 @@ def _spread(indices, n):
 
 
 def _find(estimator, attribute):
-    """The estimator, a pipeline's final step or a wrapped ``estimator_`` with ``attribute``."""
-    seen = 0
-    while estimator is not None and seen < 10:
-        if hasattr(estimator, attribute):
-            return estimator
-        if hasattr(estimator, "steps"):
-            estimator = estimator.steps[-1][1]
-        else:
-            estimator = getattr(estimator, "estimator_", None)
-        seen += 1
-    return None
+    """The first estimator with ``attribute`` along the fitted :func:`~skcrater._inner.walk`."""
+    return find(estimator, attribute, fitted=True)[1]
 
 
 def _image_shape(estimator):
@@ -542,10 +541,50 @@ def _image_shape(estimator):
 
 
 def _decision_threshold(estimator):
-    """The ``threshold`` that ``predict`` applies, when the final classifier has one."""
-    owner = _find(estimator, "best_epoch_")  # a CraterCNNClassifier-like classifier
-    value = getattr(owner, "threshold", None)
-    return float(value) if isinstance(value, int | float) else None
+    """The threshold that ``estimator.predict`` applies to the report's scores, or None.
+
+    ``classes_[1]`` is predicted where the score (p(class 1), or the decision
+    function without ``predict_proba``) is >= it (> where a threshold
+    classifier's ``pos_label`` is ``classes_[0]``). The rules are in the Notes
+    of :func:`write_report`.
+    """
+    from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
+
+    axis = "predict_proba" if hasattr(estimator, "predict_proba") else "decision_function"
+    steps = [inner for _, inner in walk(estimator, fitted=True)]
+    for inner in steps:
+        if isinstance(inner, FixedThresholdClassifier | TunedThresholdClassifierCV):
+            return _threshold_on(axis, inner)
+    innermost = steps[-1]
+    params = innermost.get_params(deep=False) if hasattr(innermost, "get_params") else {}
+    value = params.get("threshold")
+    if axis == "predict_proba" and isinstance(value, Real) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _threshold_on(axis, classifier):
+    """A scikit-learn threshold classifier's threshold on ``axis`` for ``classes_[1]``, or None."""
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    inner = getattr(classifier, "estimator_", classifier.estimator)
+    methods = classifier.response_method
+    methods = ["predict_proba", "decision_function"] if methods == "auto" else [methods]
+    used = next((method for method in methods if hasattr(inner, method)), None)
+    if used != axis:
+        return None
+    if isinstance(classifier, FixedThresholdClassifier):
+        pos_label, threshold = classifier.pos_label, classifier.threshold
+        if threshold == "auto":
+            threshold = 0.5 if used == "predict_proba" else 0.0
+    else:
+        # the scorer's positive label, as TunedThresholdClassifierCV.predict reads it
+        pos_label = classifier._curve_scorer._get_pos_label()
+        threshold = classifier.best_threshold_
+    if pos_label is None or pos_label == classifier.classes_[1]:
+        return float(threshold)
+    # thresholded on the score of classes_[0]: 1 - p(class 1), or -decision_function
+    return float(1.0 - threshold if used == "predict_proba" else -threshold)
 
 
 def _figures(estimator, X, p):
@@ -623,6 +662,30 @@ def write_report(
     FileExistsError
         If a report is in ``out_dir`` and ``overwrite`` is False.
 
+    Notes
+    -----
+    The threshold figure and the ``decision_threshold`` of the fitted summary
+    give the threshold that ``estimator.predict`` applies, on the axis of the
+    scores (p(class 1) from ``predict_proba``; the decision function without
+    it), looked up through pipelines' final steps, wrappers' fitted
+    ``estimator_`` (:class:`~skcrater.SelfTrainingWrapper`...) and searches'
+    ``best_estimator_`` (:class:`~skcrater.OptunaSearch`...):
+
+    * the outermost :class:`~sklearn.model_selection.FixedThresholdClassifier`
+      decides with its ``threshold`` (``"auto"``: 0.5 on probabilities, 0 on
+      a decision function), or a
+      :class:`~sklearn.model_selection.TunedThresholdClassifierCV` with its
+      ``best_threshold_``; where their positive label is ``classes_[0]``, a
+      threshold ``t`` on p(class 0) is ``1 - t`` on p(class 1);
+    * otherwise the ``threshold`` parameter of the innermost classifier
+      (:class:`~skcrater.CraterCNNClassifier`'s); a wrapper's own
+      ``threshold``, such as the self-training one, selects pseudo-labels and
+      is not a decision threshold.
+
+    It is left out when unknown, and when a threshold classifier thresholds
+    ``decision_function`` while the scores are probabilities (a decision
+    function has no general conversion to a probability).
+
     Examples
     --------
     >>> import tempfile
@@ -637,12 +700,7 @@ def write_report(
     out_dir = Path(os.fspath(out_dir))
     ours = [out_dir / "report.html", out_dir / "metrics.json"]
     ours += [out_dir / f"{name}.png" for name in FIGURES]
-    existing = [path.name for path in ours if path.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"{out_dir} already holds a report ({', '.join(existing)}); pass overwrite=True "
-            "to replace it."
-        )
+    refuse_existing(ours, overwrite=overwrite)
     timings = {key: float(value) for key, value in (timings or {}).items()}
     p = _predict(estimator, X, y)
     metrics = _metrics(p)
@@ -666,12 +724,12 @@ def write_report(
     for name in FIGURES:
         path = out_dir / f"{name}.png"
         if name in figures:
-            _write(path, figures[name])
-            paths[name] = path
+            paths[name] = write_bytes(path, figures[name], overwrite=overwrite)
         elif path.exists():
             path.unlink()  # a stale figure of an earlier report
-    _write(ours[1], json.dumps(_plain(info), indent=2, allow_nan=False).encode())
-    _write(ours[0], page.encode())
+    metrics_json = json.dumps(_plain(info), indent=2, allow_nan=False).encode()
+    write_bytes(ours[1], metrics_json, overwrite=overwrite)
+    write_bytes(ours[0], page.encode(), overwrite=overwrite)
     return Bunch(html=ours[0], metrics_json=ours[1], figures=paths, metrics=metrics)
 
 
@@ -679,17 +737,6 @@ def _png(fig):
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
-
-
-def _write(path, data):
-    """Write through a temporary name so that a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _describe_data(X, p):
@@ -724,6 +771,9 @@ def _fitted_summary(estimator):
     owner = _find(estimator, "pseudo_label_counts_")
     if owner is not None:
         summary["pseudo_labels_added"] = int(np.sum(owner.pseudo_label_counts_))
+    threshold = _decision_threshold(estimator)
+    if threshold is not None:
+        summary["decision_threshold"] = threshold
     return _plain(summary)
 
 
@@ -742,26 +792,6 @@ def _versions():
 
 
 # ------------------------------------------------------------------------ HTML
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1b1f24;
-background:#f6f7f9}
-main{max-width:1100px;margin:0 auto;padding:24px}
-h1{margin:0 0 4px;font-size:1.6em}h2{margin:28px 0 10px;font-size:1.2em}
-.sub{color:#5b636e;margin:0 0 16px}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
-.card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:10px 12px}
-.card b{display:block;font-size:1.5em}.card span{color:#5b636e;font-size:.85em}
-.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:14px}
-figure{margin:0;background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:8px}
-figure.wide{grid-column:1/-1}figure img{width:100%;height:auto;display:block}
-figcaption{color:#5b636e;font-size:.85em;padding:4px 2px 0}
-table{border-collapse:collapse;background:#fff;font-size:.9em}
-td,th{border:1px solid #dde1e6;padding:4px 10px;text-align:left;vertical-align:top}
-th{background:#eef0f3;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.tables{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
-code{font-size:.9em}footer{color:#5b636e;font-size:.8em;margin-top:28px}
-"""
-
 _CAPTIONS = {
     "confusion_matrix": "Rows: true class; columns: predicted class (at the threshold in use).",
     "precision_recall": "Precision against recall over all thresholds; AP = average precision.",
@@ -826,55 +856,69 @@ def _params(estimator):
 
 
 def _html(estimator, info, figures):
+    """The page: ``templates/report.html`` filled in, with ``templates/report.css`` inlined."""
+    from string import Template
+
     m = info["metrics"]
-    cards = "".join(
+    return Template(_template("report.html")).substitute(
+        title=_esc(info["title"]),
+        css=_template("report.css"),
+        estimator=_esc(info["estimator"]),
+        n_samples=info["data"]["n_samples"],
+        positive=_esc(m["labels"][1]),
+        created=_esc(info["created"]),
+        cards=_cards(m),
+        figures=_embedded_figures(figures),
+        **_detail_tables(estimator, info),
+        versions=_esc(", ".join(f"{k} {v}" for k, v in info["versions"].items())),
+    )
+
+
+def _template(name):
+    """The text of a template shipped as package data in ``skcrater/templates``."""
+    from importlib.resources import files
+
+    return (files("skcrater") / "templates" / name).read_text(encoding="utf-8")
+
+
+def _cards(m):
+    return "".join(
         f'<div class="card"><b>{_fmt(m[key])}</b><span>{_esc(label)}</span></div>'
         for key, label in _CARDS
     )
-    figs = "".join(
+
+
+def _embedded_figures(figures):
+    """One <figure> per PNG, embedded as a data URI so the page needs no other file."""
+    return "".join(
         f'<figure class="{"wide" if name == "examples" else ""}" id="{name}">'
         f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
         f"<figcaption>{_esc(_CAPTIONS[name])}</figcaption></figure>"
         for name, data in figures.items()
     )
+
+
+def _detail_tables(estimator, info):
+    """The tables of the Details section, by template field."""
+    m, data = info["metrics"], info["data"]
     neg, pos = m["labels"]
     (tn, fp), (fn, tp) = m["confusion_matrix"]
-    counts = _table(
-        [(f"true {neg}", tn, fp), (f"true {pos}", fn, tp)],
-        header=("", f"predicted {neg}", f"predicted {pos}"),
-    )
-    data = info["data"]
     data_rows = [
         ("samples", data["n_samples"]),
         ("shape", " x ".join(map(str, data["shape"]))),
         ("dtype", data["dtype"]),
         *((f"class {label}", count) for label, count in data["class_counts"].items()),
     ]
-    timing_rows = [(name, seconds) for name, seconds in info["timings_s"].items()]
-    fitted_rows = [(name, value) for name, value in info["fitted"].items()]
-    metric_rows = [(key, m[key]) for key, _ in _CARDS] + [
-        ("balanced_accuracy", m["balanced_accuracy"])
-    ]
-    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{_esc(info["title"])}</title><style>{_CSS}</style></head>
-<body><main>
-<h1>{_esc(info["title"])}</h1>
-<p class="sub">{_esc(info["estimator"])} on {data["n_samples"]} labelled samples,
-positive class <code>{_esc(pos)}</code>, written {_esc(info["created"])}</p>
-<section id="metrics"><h2>Metrics</h2><div class="cards">{cards}</div></section>
-<section id="figures"><h2>Figures</h2><div class="figs">{figs}</div></section>
-<section id="details"><h2>Details</h2><div class="tables">
-<div><h3>Confusion matrix</h3>{counts}</div>
-<div><h3>All metrics</h3>{_table(metric_rows, header=("metric", "value"))}</div>
-<div><h3>Data</h3>{_table(data_rows)}</div>
-<div><h3>Timings (s)</h3>{_table(timing_rows)}</div>
-<div><h3>Fitted</h3>{_table(fitted_rows)}</div>
-</div>
-<h3>Parameters</h3>{_table(_params(estimator), header=("parameter", "value"))}
-</section>
-<footer>{_esc(versions)}</footer>
-</main></body></html>
-"""
+    metric_rows = [(key, m[key]) for key, _ in _CARDS]
+    metric_rows.append(("balanced_accuracy", m["balanced_accuracy"]))
+    return {
+        "confusion_matrix": _table(
+            [(f"true {neg}", tn, fp), (f"true {pos}", fn, tp)],
+            header=("", f"predicted {neg}", f"predicted {pos}"),
+        ),
+        "metrics_table": _table(metric_rows, header=("metric", "value")),
+        "data_table": _table(data_rows),
+        "timings_table": _table(list(info["timings_s"].items())),
+        "fitted_table": _table(list(info["fitted"].items())),
+        "parameters_table": _table(_params(estimator), header=("parameter", "value")),
+    }

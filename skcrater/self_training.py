@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
 )
 
 from ._images import check_images
+from ._inner import walk
 
 __all__ = ["SelfTrainingWrapper", "UNLABELED"]
 
@@ -43,7 +44,6 @@ UNLABELED = -1
 #: internal validation split to human-labelled samples.
 _VALIDATION_PARAM = "validation_candidates"
 
-_NAME = "SelfTrainingWrapper"
 _SPARSE_FORMATS = ["csr", "csc", "lil", "dok"]
 
 
@@ -75,8 +75,12 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator object
-        A classifier with ``fit`` and ``predict_proba``. Every fit works on
-        clones; the final one is ``estimator_``.
+        A classifier with ``fit`` and ``predict_proba`` (and ``classes_``
+        once fitted); it need not inherit scikit-learn's ``ClassifierMixin``.
+        Every fit works on clones; the final one is ``estimator_``. Its tags
+        carry over: around a binary-only classifier such as
+        :class:`~skcrater.CraterCNNClassifier`, the wrapper is binary-only
+        too (``multi_class=False``).
     threshold : float or dict of {label: float}, default=0.75
         Confidence needed to pseudo-label a sample with ``criterion=
         "threshold"``. A sample is pseudo-labelled with its most probable
@@ -108,8 +112,9 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         recipe). ``"continue"`` fits the first round's estimator again with
         ``warm_start=True``, so that a network goes on from its current
         weights (cheaper, with fewer epochs). ``"continue"`` needs an
-        estimator, or a Pipeline whose final step, has a ``warm_start``
-        parameter, and raises a ``ValueError`` otherwise.
+        estimator, or a Pipeline whose final step (through nested
+        Pipelines), has a ``warm_start`` parameter, and raises a
+        ``ValueError`` otherwise.
     retrain_params : dict or None, default=None
         Parameters set on the estimator for every fit after the first one
         (the fits on pseudo-labelled data), e.g. ``{"epochs": 50}`` to train
@@ -160,6 +165,16 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     Like the peer, the estimator is fitted once per round and once more on
     the final training set; when the last round added no pseudo-label, its
     estimator is already fitted on that set and is kept as ``estimator_``.
+
+    Like the peer too, labelled samples of a single class are passed to the
+    estimator as they are: a classifier that needs two classes (most do, the
+    CNN included) refuses them in its first fit, before any pseudo-labelling;
+    one that accepts them pseudo-labels every confident sample with that class.
+
+    ``retrain="continue"`` and the ``validation_candidates`` mask reach
+    through Pipelines (whose final step is fitted as it is) but not into a
+    meta-estimator, which fits a clone of what it wraps; there, use metadata
+    routing for the mask.
 
     Examples
     --------
@@ -228,7 +243,9 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Labels; -1 marks an unlabelled sample (with string labels, use
             an object array or ``X_unlabeled``). Other negative numbers, NaN
-            and None are refused rather than taken for classes.
+            and None are refused rather than taken for classes. At least one
+            sample must be labelled; whether one labelled class is enough is
+            the estimator's to say (see Notes).
         X_unlabeled : array-like of shape (n_unlabeled, ...), default=None
             More unlabelled samples, shaped like the rows of ``X`` (for
             images: the same image shape, flat or not). Appended after ``X``
@@ -260,7 +277,7 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         while not has_label.all() and (self.max_iter is None or self.n_iter_ < self.max_iter):
             self.n_iter_ += 1
             estimator = self._fit_round(estimator, X, has_label, routed)
-            _check_classes(estimator, classes)
+            _check_classes(estimator, classes, type(self).__name__)
             added, per_class = self._select(estimator, X, has_label, thresholds, caps)
             self.transduction_[added] = estimator.classes_[per_class.argmax(axis=1)]
             has_label[added] = True
@@ -286,13 +303,14 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         return self
 
     def _validate_training_data(self, X, y, X_unlabeled):
-        X = _check_X(X)
+        name = type(self).__name__
+        X = _check_X(X, name)
         if y is None:
-            raise ValueError(f"{_NAME} requires y to be passed, but the target y is None.")
+            raise ValueError(f"{name} requires y to be passed, but the target y is None.")
         y = _check_y(y)
         check_consistent_length(X, y)
         if X_unlabeled is not None:
-            U = _check_unlabeled(X, X_unlabeled)
+            U = _check_unlabeled(X, X_unlabeled, name)
             X = _stack(X, U)
             marker = np.full(
                 _num_samples(U), UNLABELED, dtype=object if y.dtype.kind in "US" else y.dtype
@@ -301,13 +319,7 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         labelled = y[y != UNLABELED]
         if labelled.size == 0:
             raise ValueError(
-                f"{_NAME} needs labelled samples, but every label of y is {UNLABELED} (unlabelled)."
-            )
-        classes = np.unique(labelled)
-        if classes.size < 2:
-            raise ValueError(
-                f"{_NAME} needs labelled samples of at least 2 classes, got 1 class: "
-                f"{classes.tolist()[0]!r} (the unlabelled marker {UNLABELED} is not a class)."
+                f"{name} needs labelled samples, but every label of y is {UNLABELED} (unlabelled)."
             )
         if labelled.size == y.size:
             warnings.warn("y contains no unlabeled samples", UserWarning, stacklevel=3)
@@ -494,13 +506,17 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         tags.input_tags.sparse = inner.input_tags.sparse
         tags.input_tags.allow_nan = inner.input_tags.allow_nan
         tags.input_tags.three_d_array = inner.input_tags.three_d_array
-        tags.classifier_tags.poor_score = inner.classifier_tags.poor_score
         tags.non_deterministic = inner.non_deterministic
+        # None for a duck-typed classifier (fit, predict_proba, classes_) that does not
+        # declare itself one: keep the defaults, as scikit-learn's peer does
+        if inner.classifier_tags is not None:
+            tags.classifier_tags.poor_score = inner.classifier_tags.poor_score
+            tags.classifier_tags.multi_class = inner.classifier_tags.multi_class
         return tags
 
 
 # ------------------------------------------------------------------ helpers
-def _check_X(X):
+def _check_X(X, name):
     """Make ``X`` row-indexable, keeping DataFrames and the dtype for the estimator."""
     if hasattr(X, "iloc"):
         return X
@@ -511,7 +527,7 @@ def _check_X(X):
         ensure_all_finite=False,
         allow_nd=True,
         input_name="X",
-        estimator=_NAME,
+        estimator=name,
     )
 
 
@@ -542,25 +558,25 @@ def _check_y(y):
     return y
 
 
-def _check_unlabeled(X, X_unlabeled):
+def _check_unlabeled(X, X_unlabeled, name):
     """Validate ``X_unlabeled`` against ``X`` and return it shaped like ``X``'s rows."""
     if hasattr(X, "iloc"):
         if not hasattr(X_unlabeled, "iloc") or list(X_unlabeled.columns) != list(X.columns):
             raise ValueError("X_unlabeled must be a DataFrame with the same columns as X.")
         return X_unlabeled
-    U = _check_X(X_unlabeled)
+    U = _check_X(X_unlabeled, name)
     if U.shape[1:] == X.shape[1:]:
         return U
     if X.ndim > 2 or U.ndim > 2:
         # images: any accepted layout (flat, (h, w), (h, w, 1)) of the same image shape
         try:
-            _, image_shape = check_images(X, estimator_name=_NAME)
+            _, image_shape = check_images(X, estimator_name=name)
         except ValueError as exc:
             raise ValueError(
                 f"X_unlabeled has samples of shape {U.shape[1:]}, but X has samples of "
                 f"shape {X.shape[1:]}."
             ) from exc
-        check_images(U, image_shape=image_shape, estimator_name=f"{_NAME} (X_unlabeled)")
+        check_images(U, image_shape=image_shape, estimator_name=f"{name} (X_unlabeled)")
         return U.reshape(U.shape[0], *X.shape[1:])
     raise ValueError(
         f"X_unlabeled has {U.shape[1]} features, but X has {X.shape[1]} features; they must match."
@@ -608,11 +624,11 @@ def _check_class_value(value, name, label):
     return float(value)
 
 
-def _check_classes(estimator, classes):
+def _check_classes(estimator, classes, name):
     if not np.array_equal(np.asarray(estimator.classes_), classes):
         raise ValueError(
             f"The estimator's classes_ {np.asarray(estimator.classes_).tolist()} differ from "
-            f"the labelled classes {classes.tolist()}; {_NAME} needs classes_ == "
+            f"the labelled classes {classes.tolist()}; {name} needs classes_ == "
             "np.unique(y) of the fitted labels."
         )
 
@@ -626,15 +642,27 @@ def _rank_within_groups(labels):
     return ranks
 
 
+def _final_estimator(estimator):
+    """``(set_params prefix, estimator)`` at the end of a chain of Pipeline final steps.
+
+    The walk goes through Pipelines only: a Pipeline fits its final step itself,
+    whereas a meta-estimator fits a clone of the estimator it wraps, so that a
+    ``warm_start`` or a fit argument given to that inner estimator through it would
+    not reach the fit (with metadata routing, the meta-estimator routes fit
+    arguments itself). ``(None, None)`` for a Pipeline ending in ``"passthrough"``.
+    """
+    for prefix, inner in walk(estimator):
+        if not isinstance(inner, Pipeline):
+            return prefix, inner
+    return None, None
+
+
 def _warm_start_key(estimator):
     """Name of the ``set_params`` key of the final estimator's ``warm_start``, or None."""
-    prefix = ""
-    while isinstance(estimator, Pipeline):
-        name, estimator = estimator.steps[-1]
-        prefix += f"{name}__"
-    if estimator is None or "warm_start" not in estimator.get_params(deep=False):
+    prefix, final = _final_estimator(estimator)
+    if final is None or "warm_start" not in final.get_params(deep=False):
         return None
-    return prefix + "warm_start"
+    return f"{prefix}warm_start"
 
 
 def _validation_kwargs(estimator, mask):
@@ -653,16 +681,11 @@ def _validation_kwargs(estimator, mask):
         "fit", [_VALIDATION_PARAM]
     ):
         return {_VALIDATION_PARAM: mask}
-    key, final = _VALIDATION_PARAM, estimator
-    while isinstance(final, Pipeline):
-        name, final = final.steps[-1]
-        key = f"{name}__{key}"
-    if final is estimator or not hasattr(final, "fit"):
-        return {}
-    if not has_fit_parameter(final, _VALIDATION_PARAM):
+    prefix, final = _final_estimator(estimator)
+    if final is None or final is estimator or not has_fit_parameter(final, _VALIDATION_PARAM):
         return {}
     if not _routing_enabled():
-        return {key: mask}
+        return {f"{prefix}{_VALIDATION_PARAM}": mask}
     raise ValueError(
         f"With metadata routing enabled, the final step of the Pipeline must request "
         f"{_VALIDATION_PARAM!r} so that its validation split uses human-labelled samples "

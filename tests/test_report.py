@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 from conftest import TINY_CNN, make_blob_images
 from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import f1_score, make_scorer, precision_score, recall_score, roc_auc_score
+from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import LinearSVC
 
 from skcrater import report
@@ -139,7 +143,9 @@ def test_example_grid_shows_mistakes_worst_first():
 
 def test_learning_curve_marks_the_kept_epoch():
     fitted = SimpleNamespace(
-        history_={"loss": [0.9, 0.6, 0.5, 0.45], "val_loss": [0.8, 0.55, 0.6, 0.7]}, best_epoch_=2
+        fit=None,  # an estimator, for the walk to go inside a wrapper's estimator_
+        history_={"loss": [0.9, 0.6, 0.5, 0.45], "val_loss": [0.8, 0.55, 0.6, 0.7]},
+        best_epoch_=2,
     )
     wrapped = SimpleNamespace(estimator_=fitted)
     ax = report.plot_learning_curve(wrapped).axes[0]
@@ -166,6 +172,150 @@ def test_threshold_figure_marks_best_and_current(logreg, tiles):
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert f"best F1 {metrics['best_f1']:.3f} at {metrics['best_threshold']:.3f}" in labels
     assert "threshold in use (0.5)" in labels
+
+
+# ------------------------------------------------------ threshold in force
+def _scores(estimator, X):
+    """The report's score axis: p(class 1), or the decision function without probabilities."""
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)[:, 1]
+    return estimator.decision_function(X)
+
+
+def _assert_in_force(estimator, X, threshold):
+    """predict gives classes_[1] exactly where the report's score reaches the threshold."""
+    positive = estimator.predict(X) == estimator.classes_[1]
+    assert 0 < positive.sum() < len(X)  # the threshold separates something
+    np.testing.assert_array_equal(positive, _scores(estimator, X) >= threshold)
+
+
+def _fixed(threshold=0.3, **kwargs):
+    return FixedThresholdClassifier(LogisticRegression(), threshold=threshold, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda: _fixed(0.3), 0.3),
+        (lambda: _fixed("auto"), 0.5),
+        # thresholded on p(class 0): classes_[1] where p(class 1) > 1 - 0.3
+        (lambda: _fixed(0.3, pos_label=0), 0.7),
+        (lambda: make_pipeline(StandardScaler(), _fixed(0.6)), 0.6),
+        (lambda: make_pipeline(FunctionTransformer(), make_pipeline(_fixed(0.6))), 0.6),
+        (lambda: _fixed(0.6, response_method="predict_proba"), 0.6),
+        # on the decision function's axis when the scores are decision functions
+        (lambda: FixedThresholdClassifier(LinearSVC(), threshold=0.2), 0.2),
+        (lambda: FixedThresholdClassifier(LinearSVC(), threshold=0.2, pos_label=0), -0.2),
+        # the outermost threshold classifier decides
+        (lambda: FixedThresholdClassifier(_fixed(0.3), threshold=0.6), 0.6),
+    ],
+)
+def test_threshold_of_fixed_threshold_classifiers(tiles, make, expected):
+    X, y = tiles
+    X = X / 255.0
+    estimator = make().fit(X, y)
+    assert report._decision_threshold(estimator) == pytest.approx(expected)
+    _assert_in_force(estimator, X, expected)
+
+
+def test_threshold_of_tuned_threshold_classifier(tiles):
+    X, y = tiles
+    X = X / 255.0
+    tuned = TunedThresholdClassifierCV(LogisticRegression(), cv=3).fit(X, y)
+    assert report._decision_threshold(tuned) == tuned.best_threshold_
+    _assert_in_force(tuned, X, tuned.best_threshold_)
+    # the scorer's positive label is class 0: thresholded on p(class 0)
+    scoring = make_scorer(f1_score, pos_label=0)
+    flipped = TunedThresholdClassifierCV(LogisticRegression(), scoring=scoring, cv=3).fit(X, y)
+    assert report._decision_threshold(flipped) == pytest.approx(1 - flipped.best_threshold_)
+
+
+def test_no_threshold_where_none_is_known_or_convertible(tiles):
+    from skcrater import SelfTrainingWrapper
+
+    X, y = tiles
+    X = X / 255.0
+    assert report._decision_threshold(LogisticRegression().fit(X, y)) is None
+    # a decision-function threshold has no general conversion to a probability
+    on_decision = _fixed(0.2, response_method="decision_function").fit(X, y)
+    assert report._decision_threshold(on_decision) is None
+    # the wrapper's own threshold selects pseudo-labels, it is not a decision threshold
+    wrapped = SelfTrainingWrapper(LogisticRegression(), threshold=0.9, max_iter=1)
+    y_semi = np.where(np.arange(len(y)) % 3 == 0, -1, y)
+    assert report._decision_threshold(wrapped.fit(X, y_semi)) is None
+    assert report._decision_threshold(SelfTrainingWrapper(_fixed(0.3)).fit(X, y_semi)) == 0.3
+
+
+def test_threshold_of_a_search_is_its_best_threshold(tiles):
+    pytest.importorskip("optuna")
+    from optuna.distributions import FloatDistribution
+
+    from skcrater import OptunaSearch
+
+    X, y = tiles
+    X = X / 255.0
+    space = {"C": FloatDistribution(1e-2, 1e2, log=True)}
+    search = OptunaSearch(LogisticRegression(), space, cv=3, n_trials=2, random_state=0)
+    search.fit(X, y)
+    assert isinstance(search.best_estimator_, FixedThresholdClassifier)
+    assert report._decision_threshold(search) == search.best_threshold_
+    fitted = report._fitted_summary(search)
+    assert fitted["decision_threshold"] == search.best_threshold_
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """A tiny CNN fitted once, with a decision threshold that is not 0.5."""
+    from skcrater import CraterCNNClassifier
+
+    X, y = make_blob_images(n=48, side=16, random_state=4)
+    return CraterCNNClassifier(**TINY_CNN, threshold=0.4, random_state=0).fit(X, y)
+
+
+@pytest.mark.slow
+def test_threshold_of_a_cnn_through_pipelines_and_wrappers(cnn):
+    from skcrater import SelfTrainingWrapper
+
+    X, y = make_blob_images(n=48, side=16, random_state=4)
+    frozen = FrozenEstimator(cnn)  # fitting it again changes nothing
+    y_semi = np.where(np.arange(len(y)) % 3 == 0, -1, y)
+    cases = {
+        0.4: [
+            cnn,
+            make_pipeline(FunctionTransformer(), frozen).fit(X, y),
+            SelfTrainingWrapper(frozen, threshold=0.9, max_iter=1).fit(X, y_semi),
+            make_pipeline(SelfTrainingWrapper(frozen, max_iter=1)).fit(X, y_semi),
+        ],
+        0.7: [
+            FixedThresholdClassifier(frozen, threshold=0.7).fit(X, y),
+            SelfTrainingWrapper(FixedThresholdClassifier(frozen, threshold=0.7)).fit(X, y_semi),
+        ],
+    }
+    for expected, estimators in cases.items():
+        for estimator in estimators:
+            assert report._decision_threshold(estimator) == pytest.approx(expected)
+            np.testing.assert_array_equal(
+                estimator.predict(X) == 1, _scores(estimator, X) >= expected
+            )
+    figure = report._figures(cases[0.7][0], X, report._predict(cases[0.7][0], X, y))
+    labels = [line.get_label() for line in figure["threshold_f1"].axes[0].get_lines()]
+    assert "threshold in use (0.7)" in labels
+
+
+@pytest.mark.slow
+def test_threshold_of_a_cnn_search_is_the_tuned_one():
+    pytest.importorskip("optuna")
+    from optuna.distributions import FloatDistribution
+
+    from skcrater import CraterCNNClassifier, OptunaSearch
+
+    X, y = make_blob_images(n=48, side=16, random_state=4)
+    space = {"learning_rate": FloatDistribution(1e-3, 3e-2, log=True)}
+    cnn = CraterCNNClassifier(**TINY_CNN, random_state=0)
+    search = OptunaSearch(cnn, space, cv=2, n_trials=1, thresholds=10, random_state=0)
+    search.fit(X, y)
+    assert search.best_estimator_.threshold == search.best_threshold_
+    assert report._decision_threshold(search) == search.best_threshold_
 
 
 def test_without_matplotlib_metrics_work_and_figures_say_what_to_install(
@@ -252,3 +402,160 @@ def test_write_report_for_a_self_trained_cnn(tmp_path):
     assert fitted["n_iter_"] == model.n_iter_
     assert fitted["best_epoch_"] == model.estimator_.best_epoch_
     assert fitted["image_shape_"] == [16, 16]
+
+
+# ------------------------------------------------------- page template and writer
+def _stub_class():
+    from sklearn.base import BaseEstimator
+
+    class _Stub(BaseEstimator):
+        """An estimator whose parameters do not change with scikit-learn's version."""
+
+        def __init__(self, alpha=0.5, inner=None):
+            self.alpha, self.inner = alpha, inner
+
+    return _Stub
+
+
+_FIXED_INFO = {
+    "title": "Fixed <report> & co",
+    "created": "2026-01-01T00:00:00+00:00",
+    "estimator": "Stub",
+    "data": {"shape": [4, 16], "dtype": "uint8", "n_samples": 4, "class_counts": {"0": 2, "1": 2}},
+    "fitted": {"classes_": [0, 1], "n_iter_": [7]},
+    "timings_s": {"fit": 1.5, "predict": 0.01},
+    "versions": {"skcrater": "0.1", "numpy": "2.0"},
+    "metrics": {
+        **dict(f1=0.5, f1_macro=0.5, precision=1.0, recall=1 / 3, accuracy=0.75, roc_auc=None),
+        **dict(average_precision=float("nan"), log_loss=0.3, best_f1=0.8, best_threshold=0.4),
+        **dict(balanced_accuracy=0.7, labels=[0, 1], confusion_matrix=[[2, 0], [1, 1]]),
+    },
+}
+
+
+class _Outline(HTMLParser):
+    """Sections, figures and headings in page order; the visible text outside <style>."""
+
+    def __init__(self):
+        super().__init__()
+        self.outline, self.text, self.style, self._open = [], [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        self._open = tag
+        if tag in ("section", "figure"):
+            self.outline.append((tag, dict(attrs)["id"]))
+
+    def handle_endtag(self, tag):
+        self._open = None
+
+    def handle_data(self, data):
+        if self._open == "style":
+            self.style.append(data)
+        elif data.strip():
+            self.text.append(" ".join(data.split()))
+            if self._open in ("h1", "h2", "h3"):
+                self.outline.append((self._open, data))
+
+
+def test_page_from_the_template_has_the_content_of_the_page_before_it():
+    """The page filled in from ``templates/report.html`` says what the f-string page said.
+
+    The checksum is of the visible text of this fixed page as rendered by the
+    f-string code that the template replaced (commit 89cda87), so moving the
+    HTML into package data is proven to change no content; a deliberate change
+    of the page's content updates it. Markup and CSS may change freely.
+    """
+    import hashlib
+    from importlib.resources import files
+
+    figures = {name: PNG + name.encode() for name in report.FIGURES}
+    stub = _stub_class()
+    page = report._html(stub(inner=stub(alpha=2)), _FIXED_INFO, figures)
+    parsed = _Outline()
+    parsed.feed(page)
+    assert parsed.outline == [
+        ("h1", "Fixed <report> & co"),
+        ("section", "metrics"),
+        ("h2", "Metrics"),
+        ("section", "figures"),
+        ("h2", "Figures"),
+        *(("figure", name) for name in report.FIGURES),
+        ("section", "details"),
+        ("h2", "Details"),
+        *(("h3", name) for name in ("Confusion matrix", "All metrics", "Data", "Timings (s)")),
+        ("h3", "Fitted"),
+        ("h3", "Parameters"),
+    ]
+    digest = hashlib.sha256("\n".join(parsed.text).encode()).hexdigest()
+    assert digest == "76c55cc0ca046b3ba4dba94e40f022617d8b89292f729990e5231a6e7e2556d3"
+    images = _Images()
+    images.feed(page)
+    embedded = {img["alt"]: base64.b64decode(img["src"].split(",", 1)[1]) for img in images.images}
+    assert embedded == figures
+    css = (files("skcrater") / "templates" / "report.css").read_text(encoding="utf-8")
+    assert "".join(parsed.style).strip() == css.strip() and "figcaption{" in css
+    assert "$" not in page  # every field of the template was filled in
+
+
+def test_templates_are_found_in_an_installed_wheel(tmp_path):
+    """Build a wheel of the source tree, unpack it as site-packages do, render a page from it."""
+    import os
+    import shutil
+    import subprocess
+    import zipfile
+    from pathlib import Path
+
+    pytest.importorskip("setuptools.build_meta")
+    root = Path(report.__file__).resolve().parents[1]
+    if not (root / "pyproject.toml").is_file():
+        pytest.skip("skcrater is not run from its source tree")
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(root / "skcrater", source / "skcrater", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    build = "from setuptools import build_meta; print(build_meta.build_wheel('../dist'))"
+    run = dict(capture_output=True, text=True, check=True)
+    wheel = subprocess.run([sys.executable, "-c", build], cwd=source, **run).stdout.split()[-1]
+    site = tmp_path / "site"
+    with zipfile.ZipFile(tmp_path / "dist" / wheel) as archive:
+        assert {"skcrater/templates/report.html", "skcrater/templates/report.css"} <= set(
+            archive.namelist()
+        )
+        archive.extractall(site)
+    render = (
+        "import sys, skcrater.report as r\n"
+        "info = {'title': 'T', 'created': 'now', 'estimator': 'E', 'fitted': {}, 'timings_s': {},"
+        " 'versions': {}, 'data': {'n_samples': 1, 'shape': [1], 'dtype': 'u1',"
+        " 'class_counts': {}}, 'metrics': dict.fromkeys([k for k, _ in r._CARDS]"
+        " + ['balanced_accuracy'], 0.5) | {'labels': [0, 1], 'confusion_matrix': [[1, 0], [0, 1]]}}"
+        "\nclass E:\n    get_params = lambda self, deep=True: {}\n"
+        "print(r.__file__); print(r._html(E(), info, {}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-c", render], cwd=tmp_path, env=env, **run).stdout
+    assert Path(out.splitlines()[0]).is_relative_to(site)  # not the source tree
+    assert '<section id="figures">' in out and "figcaption{" in out
+
+
+def test_write_report_writes_every_file_through_the_atomic_writer(
+    logreg, tiles, tmp_path, monkeypatch
+):
+    import os
+
+    X, y = tiles
+    X = X[:, :50]  # not square tiles: no example grid, a faster test
+    logreg = clone(logreg).fit(X, y)
+    # a file of the user's that a fixed temporary name (".report.html.part") would destroy
+    (tmp_path / ".report.html.part").write_text("mine")
+    synced = []
+    fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or fsync(fd))
+    result = write_report(logreg, X, y, tmp_path)
+    assert len(synced) == 2 + len(result.figures)  # report.html, metrics.json, the PNGs
+    assert (tmp_path / ".report.html.part").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [
+        ".report.html.part"
+    ]
+    with pytest.raises(FileExistsError, match=r"report\.html, .*metrics\.json, .* exist; pass"):
+        write_report(logreg, X, y, tmp_path)

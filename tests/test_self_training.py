@@ -2,32 +2,59 @@
 
 import numpy as np
 import pytest
-from conftest import TINY_CNN, make_blob_images
+from conftest import TINY_CNN, RowImageCNN, make_blob_images
 from sklearn import config_context
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.datasets import make_classification
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.semi_supervised import SelfTrainingClassifier
 from sklearn.svm import SVC
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcrater import CraterCNNClassifier, SelfTrainingWrapper
 
+#: The checks that no self-training classifier can pass, whatever it wraps.
+EXPECTED_FAILED_CHECKS = {
+    "check_non_transformer_estimators_n_iter": (
+        "n_iter_ is 0 without unlabelled samples; scikit-learn excuses its "
+        "SelfTrainingClassifier for the same reason."
+    ),
+    "check_classifiers_classes": (
+        "-1 marks unlabelled samples (the check's labels -1 and 1 leave one labelled class); "
+        "scikit-learn exempts its semi-supervised classifiers from this check by name."
+    ),
+}
+
 
 @parametrize_with_checks(
     [SelfTrainingWrapper(LogisticRegression(), max_iter=5)],
-    expected_failed_checks=lambda est: {
-        "check_non_transformer_estimators_n_iter": "n_iter_ is 0 without unlabelled samples.",
-        "check_classifiers_classes": (
-            "-1 marks unlabelled samples; scikit-learn exempts its semi-supervised "
-            "classifiers from this check by name."
-        ),
-    },
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    xfail_strict=True,
 )
 def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks(
+    # RowImageCNN reads the checks' tabular rows as 1 x k images ("same" padding and no
+    # pooling keep them non-empty), so that the checks run the wrapper around a real CNN
+    [
+        SelfTrainingWrapper(
+            RowImageCNN(**{**TINY_CNN, "padding": "same", "pool_sizes": (1,), "random_state": 0}),
+            max_iter=1,
+        )
+    ],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    xfail_strict=True,
+)
+def test_sklearn_compatible_around_a_cnn(estimator, check):
     check(estimator)
 
 
@@ -241,6 +268,77 @@ def test_methods_follow_estimator():
     assert not hasattr(SelfTrainingWrapper(SVC()), "predict_proba")
 
 
+class DuckClassifier(BaseEstimator):
+    """A classifier by its methods only: no ClassifierMixin, so no classifier_tags."""
+
+    def fit(self, X, y):
+        self.model_ = LogisticRegression().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+
+def test_duck_typed_classifier_works_like_the_peer(semi_data):
+    X, y_semi, _ = semi_data
+    assert get_tags(DuckClassifier()).classifier_tags is None
+    ours = SelfTrainingWrapper(DuckClassifier(), max_iter=2).fit(X, y_semi)
+    peer = SelfTrainingClassifier(DuckClassifier(), max_iter=2).fit(X, y_semi)
+    np.testing.assert_array_equal(ours.predict(X), peer.predict(X))
+    assert get_tags(ours).classifier_tags.multi_class  # nothing known: the default
+
+
+def test_tags_forward_the_estimators_multi_class():
+    assert get_tags(SelfTrainingWrapper(LogisticRegression())).classifier_tags.multi_class
+    cnn_tags = get_tags(SelfTrainingWrapper(CraterCNNClassifier())).classifier_tags
+    assert cnn_tags.multi_class is False and cnn_tags.poor_score is True
+    pipe = make_pipeline(FunctionTransformer(), CraterCNNClassifier())
+    assert get_tags(SelfTrainingWrapper(pipe)).classifier_tags.multi_class is False
+
+
+def test_one_labelled_class_is_left_to_the_estimator_like_the_peer(semi_data):
+    X, y_semi, _ = semi_data
+    one_class = np.where(y_semi == 0, -1, y_semi)
+    ours = SelfTrainingWrapper(DummyClassifier()).fit(X, one_class)
+    peer = SelfTrainingClassifier(DummyClassifier()).fit(X, one_class)
+    np.testing.assert_array_equal(ours.transduction_, peer.transduction_)
+    np.testing.assert_array_equal(ours.labeled_iter_, peer.labeled_iter_)
+    assert ours.termination_condition_ == peer.termination_condition_ == "all_labeled"
+    np.testing.assert_array_equal(ours.pseudo_label_counts_, [[(one_class == -1).sum()]])
+    # an estimator that needs two classes says so itself, before any training
+    with pytest.raises(ValueError) as peer_error:
+        SelfTrainingClassifier(LogisticRegression()).fit(X, one_class)
+    with pytest.raises(ValueError, match="only one class") as our_error:
+        SelfTrainingWrapper(LogisticRegression()).fit(X, one_class)
+    assert str(our_error.value) == str(peer_error.value)
+    with pytest.raises(ValueError, match="exactly two classes, got 1"):
+        SelfTrainingWrapper(CraterCNNClassifier(**TINY_CNN)).fit(X, one_class)
+
+
+def test_retrain_continue_reaches_nested_pipelines_only(semi_data):
+    X, y_semi, _ = semi_data
+    nested = make_pipeline(StandardScaler(), make_pipeline(StandardScaler(), LogisticRegression()))
+    clf = SelfTrainingWrapper(nested, retrain="continue", max_iter=2).fit(X, y_semi)
+    assert clf.estimator_[-1][-1].warm_start is True
+    # a meta-estimator refits a clone of what it wraps: warm_start there would be lost
+    fixed = FixedThresholdClassifier(LogisticRegression())
+    with pytest.raises(ValueError, match="FixedThresholdClassifier has none"):
+        SelfTrainingWrapper(fixed, retrain="continue").fit(X, y_semi)
+
+
+def test_error_messages_name_the_subclass(semi_data):
+    class MyWrapper(SelfTrainingWrapper):
+        pass
+
+    X, y_semi, _ = semi_data
+    with pytest.raises(ValueError, match="^MyWrapper needs labelled samples"):
+        MyWrapper(LogisticRegression()).fit(X, np.full_like(y_semi, -1))
+
+
 def test_routes_sample_weight_of_training_rows(semi_data):
     X, y_semi, _ = semi_data
     weights = np.where(np.arange(300) % 2 == 0, 1.0, 0.0)
@@ -257,7 +355,6 @@ def test_routes_sample_weight_of_training_rows(semi_data):
     "labels, match",
     [
         (lambda y: np.full_like(y, -1), "needs labelled samples"),
-        (lambda y: np.where(y == 0, -1, y), "at least 2 classes, got 1 class"),
         (lambda y: np.where(y == -1, np.nan, y), "NaN"),
         (lambda y: np.where(y == -1, None, y).astype(object), "None"),
         (lambda y: np.where(y == -1, -99, y), r"negative label\(s\) \[-99\]"),
@@ -319,7 +416,7 @@ class SpyCNN(CraterCNNClassifier):
 
     def fit(self, X, y, sample_weight=None, *, validation_candidates=None, **kwargs):
         SpyCNN.masks.append(validation_candidates)
-        SpyCNN.warm.append(self.warm_start and hasattr(self, "keras_classifier_"))
+        SpyCNN.warm.append(self.warm_start and hasattr(self, "classes_"))  # fitted before
         return super().fit(
             X, y, sample_weight, validation_candidates=validation_candidates, **kwargs
         )
