@@ -13,6 +13,9 @@ _LAZY = {
     "read_image": "skcrater._imageio",
     "check_catalogue": "skcrater.detection._catalogue",
     "match_craters": "skcrater.detection._matching",
+    "plot_detections": "skcrater.detection._figures",
+    "plot_score_map": "skcrater.detection._figures",
+    "plot_detection_pr": "skcrater.detection._figures",
 }
 
 __all__ = list(_LAZY)

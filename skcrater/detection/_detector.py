@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -222,7 +223,6 @@ class CraterDetector(BaseEstimator):
         estimator = self._make_estimator(rng)
         frozen = type(estimator).__name__ == "FrozenEstimator"
         self.scales_ = scales
-        self.__dict__.pop("_dense_", None)
         if frozen:
             self.estimator_, self.training_counts_ = estimator, {}
         else:
@@ -240,7 +240,6 @@ class CraterDetector(BaseEstimator):
 
     def _fit_estimator(self, estimator, tiles, labels):
         self.estimator_ = clone(estimator).fit(tiles, labels)
-        self.__dict__.pop("_dense_", None)  # the dense network of the previous estimator
         self.stride_ = self._scan_stride()
 
     def _check_scales(self):
@@ -468,9 +467,7 @@ class CraterDetector(BaseEstimator):
         network = _dense_network(self.estimator_)
         if network is None:
             return self._scan_windows(level)
-        if not hasattr(self, "_dense_"):
-            self._dense_ = (fully_convolutional(network), total_stride(network))
-        dense, period = self._dense_
+        dense, period = _dense_version(network)
         # the network's own input scaling, applied band by band with the level's
         pixels = ScaledImage(
             level.image, level.scale, level.divisor * np.float32(network_scale(self.estimator_))
@@ -499,10 +496,17 @@ class CraterDetector(BaseEstimator):
             out[start:stop] = self.estimator_.predict_proba(band)[:, 1].reshape(-1, n_cols)
         return out
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("_dense_", None)  # rebuilt from estimator_ on first use
-        return state
+
+
+#: The dense rewrite of each fitted network, built once and dropped with the network.
+_DENSE_VERSIONS = weakref.WeakKeyDictionary()
+
+
+def _dense_version(network):
+    """(fully convolutional network, its step) of a fitted Keras network, cached."""
+    if network not in _DENSE_VERSIONS:
+        _DENSE_VERSIONS[network] = (fully_convolutional(network), total_stride(network))
+    return _DENSE_VERSIONS[network]
 
 
 def network_scale(estimator):

@@ -1,0 +1,281 @@
+"""Crater detection on the real HRSC West mosaic, and the speed and memory of the scan.
+
+The two West images (``tile1_24`` above ``tile1_25``, 200 rows shared) are
+joined into one 3200 x 1700 mosaic with one catalogue (the craters of the
+shared rows are taken once: from ``tile1_24`` above row 1600, from
+``tile1_25`` below). The mosaic is split at row 1600 into an upper and a
+lower half; each fold trains a detector on one half, leaving a gap of
+``--gap`` rows next to the split, and detects on the other half, so that no
+crater that is scored was ever trained on.
+
+Per fold it reports precision, recall, F1 and average precision for craters
+of 16-40 px and for all catalogued craters of at least 16 px, at the
+threshold chosen on the training half (the best F1 of the training half's
+own detections) and at the default 0.5; the median relative diameter error of
+the matched craters; the time of the multi-scale scan. With ``--speed`` it
+times the dense scan against cutting the windows and calling
+``predict_proba`` at the same stride (and their largest difference); with
+``--memory SIDE`` the peak memory of ``predict`` on a synthetic SIDE x SIDE
+mosaic, in a fresh process.
+
+Usage::
+
+    python benchmarks/bench_detection.py --data ../shared/data/hrsc_scenes --out det.json
+    python benchmarks/bench_detection.py --speed --memory 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SPLIT_ROW = 1600
+RANGES = {"16-40": (16, 40), ">=16": (16, None)}
+
+
+def load_mosaic(folder):
+    """The 3200 x 1700 West mosaic and its de-duplicated catalogue."""
+    import pandas as pd
+
+    from skcrater.detection import read_catalogue, read_image
+
+    folder = Path(folder)
+    upper, lower = read_image(folder / "tile1_24.pgm"), read_image(folder / "tile1_25.pgm")
+    if not np.array_equal(upper[1500:], lower[:200]):
+        raise ValueError("tile1_25 does not continue tile1_24 with 200 shared rows.")
+    image = np.concatenate([upper, lower[200:]])
+    cat_upper = read_catalogue(folder / "1_24_gt.csv")
+    cat_lower = read_catalogue(folder / "1_25_gt.csv").assign(y=lambda t: t["y"] + 1500)
+    catalogue = pd.concat(
+        [cat_upper[cat_upper["y"] < 1600], cat_lower[cat_lower["y"] >= 1600]],
+        ignore_index=True,
+    )
+    return image, catalogue
+
+
+def halves(image, catalogue, gap):
+    """(name, train image, train catalogue, test image, test catalogue) for both folds."""
+    rows = image.shape[0]
+    parts = {"upper": (0, SPLIT_ROW), "lower": (SPLIT_ROW, rows)}
+    for train, test in (("upper", "lower"), ("lower", "upper")):
+        t0, t1 = parts[train]
+        t0, t1 = (t0, t1 - gap) if train == "upper" else (t0 + gap, t1)
+        s0, s1 = parts[test]
+        yield (
+            f"train {train}, test {test}",
+            image[t0:t1],
+            _crop(catalogue, t0, t1),
+            image[s0:s1],
+            _crop(catalogue, s0, s1),
+        )
+
+
+def _crop(catalogue, start, stop):
+    inside = (catalogue["y"] >= start - 0.5) & (catalogue["y"] < stop - 0.5)
+    return catalogue[inside].assign(y=lambda t: t["y"] - start).reset_index(drop=True)
+
+
+def make_detector(args, seed):
+    from skcrater import CraterCNNClassifier
+    from skcrater.detection import CraterDetector
+
+    cnn = CraterCNNClassifier.recommended(
+        preprocessing=args.preprocessing,
+        class_weight="balanced",
+        epochs=args.epochs,
+        random_state=seed,
+        verbose=0,
+    )
+    return CraterDetector(
+        cnn,
+        window=48,
+        diameter_range=(16, 40),
+        max_diameter=args.max_diameter,
+        threshold=0.05,  # keep weak peaks: thresholds are applied below
+        hard_negative_rounds=args.rounds,
+        random_state=seed,
+        verbose=1,
+    )
+
+
+def scores_at(found, catalogue, threshold, low, high):
+    from skcrater.detection import match_craters
+
+    kept = found[found["score"] >= threshold]
+    result = match_craters(kept, catalogue, min_diameter=low, max_diameter=high)
+    errors = result.matches.loc[result.matches["scored"], "diameter_error"].abs()
+    return {
+        "threshold": float(threshold),
+        "tp": result.tp,
+        "fp": result.fp,
+        "fn": result.fn,
+        "precision": round(result.precision, 4),
+        "recall": round(result.recall, 4),
+        "f1": round(result.f1, 4),
+        "average_precision": round(result.average_precision, 4),
+        "median_diameter_error": round(float(errors.median()), 4) if len(errors) else None,
+    }
+
+
+def best_threshold(found, catalogue, low, high):
+    """The score threshold with the best F1 on these detections."""
+    from skcrater.detection import match_craters
+
+    result = match_craters(found, catalogue, min_diameter=low, max_diameter=high)
+    p, r = result.precision_curve, result.recall_curve
+    f1 = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0)
+    return float(result.thresholds[int(np.argmax(f1))]) if f1.size else 0.5
+
+
+def run_fold(args, seed, name, train_img, train_cat, test_img, test_cat):
+    detector = make_detector(args, seed)
+    start = time.perf_counter()
+    detector.fit(train_img, train_cat)
+    fit_s = time.perf_counter() - start
+    on_train = detector.predict(train_img)[0]
+    start = time.perf_counter()
+    found = detector.predict(test_img)[0]
+    scan_s = time.perf_counter() - start
+    fold = {
+        "fold": name,
+        "seed": seed,
+        "train_craters": len(train_cat),
+        "test_craters": len(test_cat),
+        "training_windows": detector.training_counts_,
+        "fit_s": round(fit_s, 1),
+        "predict_s": round(scan_s, 2),
+        "predict_s_per_megapixel": round(scan_s / (test_img.size / 1e6), 3),
+        "scales": [round(float(s), 4) for s in detector.scales_],
+        "stride": int(detector.stride_),
+    }
+    for label, (low, high) in RANGES.items():
+        chosen = best_threshold(on_train, train_cat, low, high)
+        fold[label] = {
+            "at_training_threshold": scores_at(found, test_cat, chosen, low, high),
+            "at_0.5": scores_at(found, test_cat, 0.5, low, high),
+        }
+    print(json.dumps(fold), flush=True)
+    return fold, detector
+
+
+def speed(detector, image, side=600):
+    """Dense scan against cut windows + predict_proba at the same stride, on a crop."""
+    from skcrater.detection._dense import total_stride
+
+    crop = image[:side, :side]
+    start = time.perf_counter()
+    dense = detector.score_map(crop)
+    dense_s = time.perf_counter() - start
+    windows = np.lib.stride_tricks.sliding_window_view(crop / np.float32(255), (48, 48))
+    windows = windows[:: detector.stride_, :: detector.stride_][: dense.shape[0], : dense.shape[1]]
+    start = time.perf_counter()
+    proba = detector.estimator_.predict_proba(windows.reshape(-1, 48, 48))[:, 1]
+    windows_s = time.perf_counter() - start
+    model = detector.estimator_.model_
+    flops = _dense_flops(detector) * (crop.size / detector.stride_**2)
+    return {
+        "crop": f"{side}x{side}",
+        "stride": int(detector.stride_),
+        "network_stride": int(total_stride(model)),
+        "dense_s_per_megapixel": round(dense_s / (crop.size / 1e6), 4),
+        "windows_s_per_megapixel": round(windows_s / (crop.size / 1e6), 4),
+        "speed_up": round(windows_s / dense_s, 1),
+        "max_abs_difference": float(np.abs(proba.reshape(dense.shape) - dense).max()),
+        "dense_gflops_per_s": round(flops / dense_s / 1e9, 1),
+    }
+
+
+def _dense_flops(detector):
+    """Multiply-adds x 2 per window position of the dense network (convolutions only)."""
+    from skcrater.detection._dense import fully_convolutional
+
+    dense = fully_convolutional(detector.estimator_.model_)
+    total, cell = 0.0, 1
+    for layer in dense.layers:
+        kind = type(layer).__name__
+        if kind == "MaxPooling2D":
+            cell *= layer.strides[0]
+        if kind == "Conv2D":
+            kh, kw, cin, cout = layer.kernel.shape
+            # outputs per window position: (stride / cell)^2 of this layer's pixels
+            total += 2 * kh * kw * cin * cout * (detector.stride_ / cell) ** 2
+    return total
+
+
+def memory(side):
+    """Peak RSS of one predict on a synthetic side x side mosaic, in a fresh process."""
+    code = f"""
+import os, resource, time, json
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+from skcrater import CraterCNNClassifier
+from skcrater.datasets import make_crater_scene
+from skcrater.detection import CraterDetector
+tile, catalogue = make_crater_scene(1000, n_craters=300, diameter_range=(8, 120), random_state=0)
+cnn = CraterCNNClassifier.recommended(preprocessing="local", epochs=2, random_state=0)
+det = CraterDetector(cnn, random_state=0).fit(tile, catalogue)
+mosaic = np.tile(tile, ({side} // 1000 + 1, {side} // 1000 + 1))[:{side}, :{side}]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+found = det.predict(mosaic)[0]
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"side": {side}, "image_mib": mosaic.nbytes / 2**20,
+    "peak_rss_mib_before_predict": before / 1024, "peak_rss_mib": peak / 1024,
+    "predict_s": seconds, "megapixels_per_s": mosaic.size / 1e6 / seconds,
+    "detections": len(found)}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/data/hrsc_scenes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=0, help="hard-negative rounds")
+    parser.add_argument("--max-diameter", type=float, default=300)
+    parser.add_argument("--preprocessing", default="local")
+    parser.add_argument("--gap", type=int, default=48)
+    parser.add_argument("--folds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--memory", type=int, default=0, metavar="SIDE")
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+
+    results = {"args": vars(args), "folds": []}
+    detector = None
+    if Path(args.data).is_dir() and args.folds:
+        image, catalogue = load_mosaic(args.data)
+        results["mosaic"] = {"shape": list(image.shape), "craters": len(catalogue)}
+        for seed in args.seeds:
+            for k, fold in enumerate(halves(image, catalogue, args.gap)):
+                if k in args.folds:
+                    row, detector = run_fold(args, seed, *fold)
+                    results["folds"].append(row)
+        if args.speed and detector is not None:
+            results["speed"] = speed(detector, image)
+            print(json.dumps(results["speed"]), flush=True)
+    if args.memory:
+        results["memory"] = memory(args.memory)
+        print(json.dumps(results["memory"]), flush=True)
+    results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    text = json.dumps(results, indent=1)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
