@@ -23,6 +23,7 @@ _LAZY = {
 _SUBMODULES = (
     "cnn",
     "datasets",
+    "detection",
     "model_selection",
     "persistence",
     "preprocessing",

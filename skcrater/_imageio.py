@@ -44,6 +44,16 @@ def read_image(path):
     ValueError
         For an unknown suffix, an unreadable file, or a colour image (with
         the way to convert it).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from PIL import Image
+    >>> from skcrater.detection import read_image
+    >>> path = f"{tempfile.mkdtemp()}/scene.pgm"
+    >>> Image.fromarray(np.full((4, 6), 7, dtype=np.uint8)).save(path)
+    >>> read_image(path).shape
+    (4, 6)
     """
     path = Path(os.fspath(path))
     if not path.is_file():
@@ -121,6 +131,15 @@ def read_catalogue(path, *, image_shape=None):
     -------
     catalogue : pandas.DataFrame
         Float columns ``x``, ``y``, ``diameter``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skcrater.detection import read_catalogue
+    >>> path = f"{tempfile.mkdtemp()}/craters.csv"
+    >>> _ = open(path, "w").write("298.3,1178.5,4.8\\n804.6,1639.1,21.0\\n")
+    >>> read_catalogue(path)["diameter"].tolist()
+    [4.8, 21.0]
     """
     import pandas as pd
 

@@ -33,6 +33,12 @@ def check_catalogue(catalogue, *, image_shape=None, name="catalogue", extra=()):
     table : pandas.DataFrame
         Float64 columns ``x``, ``y``, ``diameter`` (then the ``extra`` ones
         present), a fresh 0..n-1 index.
+
+    Examples
+    --------
+    >>> from skcrater.detection import check_catalogue
+    >>> check_catalogue([[10, 12, 20.5]], image_shape=(64, 64)).to_dict("records")
+    [{'x': 10.0, 'y': 12.0, 'diameter': 20.5}]
     """
     import pandas as pd
 

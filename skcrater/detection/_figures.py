@@ -40,6 +40,16 @@ def plot_detections(image, detections, catalogue=None, *, match=None, ax=None, t
     Returns
     -------
     fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skcrater.datasets import make_crater_scene
+    >>> from skcrater.detection import match_craters, plot_detections
+    >>> image, truth = make_crater_scene(128, n_craters=6, diameter_range=(8, 30), random_state=0)
+    >>> found = truth.assign(score=1.0).iloc[:4]
+    >>> fig = plot_detections(image, found, truth, match=match_craters(found, truth))
+    >>> fig.axes[0].get_title()
+    '4 detections'
     """
     from matplotlib.patches import Circle
 
@@ -89,6 +99,14 @@ def plot_score_map(scores, *, stride=1, window=0, ax=None, title="Crater score")
     Returns
     -------
     fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcrater.detection import plot_score_map
+    >>> fig = plot_score_map(np.zeros((8, 8)), stride=6, window=48)
+    >>> fig.axes[0].get_title()
+    'Crater score'
     """
     fig, ax = _figure(ax, figsize=(6.0, 5.0))
     offset = (window - 1) / 2 if window else 0.0
@@ -120,6 +138,15 @@ def plot_detection_pr(match, *, ax=None, label=None):
     Returns
     -------
     fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skcrater.detection import match_craters, plot_detection_pr
+    >>> truth = pd.DataFrame({"x": [10.0], "y": [10.0], "diameter": [20.0]})
+    >>> fig = plot_detection_pr(match_craters(truth.assign(score=0.9), truth))
+    >>> fig.axes[0].get_xlabel()
+    'Recall (catalogued craters found)'
     """
     fig, ax = _figure(ax)
     recall = np.r_[0.0, match.recall_curve]
