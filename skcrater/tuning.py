@@ -11,6 +11,11 @@ come free with every trial:
   validation loss on its own internal split. The per-epoch validation loss
   is reported to Optuna, which prunes hopeless trials.
 
+The estimator may be the CNN itself, a :class:`~sklearn.pipeline.Pipeline`
+ending in it, or a :class:`~skcrater.SelfTrainingWrapper` around either: the
+epochs, the decision threshold and the pruning callback work the same in all
+three.
+
 scikit-learn's own tools work on the estimators too:
 ``GridSearchCV(CraterCNNClassifier(), {"learning_rate": [...], "epochs": [...],
 "threshold": [...]}, scoring="f1")`` retrains for every threshold and epoch
@@ -24,15 +29,17 @@ affects that classifier's own ``predict`` and is ignored by the tuned one
 from __future__ import annotations
 
 import contextlib
-import functools
+import dataclasses
 import hashlib
 import os
 import time
 import warnings
 from copy import deepcopy
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import config_context
 from sklearn.base import (
     BaseEstimator,
@@ -42,13 +49,17 @@ from sklearn.base import (
     clone,
     is_classifier,
 )
-from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.exceptions import FitFailedWarning, UndefinedMetricWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import FixedThresholdClassifier, check_cv
 from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import MetadataRouter, get_routing_for_object
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, indexable
+
+from ._inner import find, find_param, walk
 
 __all__ = ["OptunaSearch", "default_search_space"]
 
@@ -61,10 +72,13 @@ def default_search_space(estimator, *, architecture=False):
 
     Parameters
     ----------
-    estimator : CraterCNNClassifier or SelfTrainingWrapper
-        The estimator to tune. For a :class:`~skcrater.SelfTrainingWrapper`
-        around a CNN, the wrapper's pseudo-labelling ``threshold`` is added
-        and the CNN's parameters are prefixed with ``estimator__``.
+    estimator : estimator object
+        The estimator to tune: a :class:`~skcrater.CraterCNNClassifier`, a
+        Pipeline ending in one, or a meta-estimator around either. The CNN's
+        parameters get their ``set_params`` prefix (``estimator__``,
+        ``cratercnnclassifier__``...).
+        A :class:`~skcrater.SelfTrainingWrapper` on the way (a subclass
+        too) adds its pseudo-labelling ``threshold``.
     architecture : bool, default=False
         Also search the dropout rate, the kernel size and batch
         normalisation.
@@ -77,33 +91,41 @@ def default_search_space(estimator, *, architecture=False):
         and the decision threshold are not in it: :class:`OptunaSearch` gets
         them without retraining.
 
+    Raises
+    ------
+    ValueError
+        If there is no CraterCNNClassifier inside ``estimator``.
+
     Examples
     --------
-    >>> from skcrater import CraterCNNClassifier
+    >>> from skcrater import CraterCNNClassifier, SelfTrainingWrapper
     >>> from skcrater.tuning import default_search_space
     >>> sorted(default_search_space(CraterCNNClassifier()))
     ['learning_rate']
+    >>> sorted(default_search_space(SelfTrainingWrapper(CraterCNNClassifier())))
+    ['estimator__learning_rate', 'threshold']
     """
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
     from .cnn import CraterCNNClassifier
+    from .self_training import SelfTrainingWrapper
 
-    cnn = {"learning_rate": FloatDistribution(1e-4, 1e-3, log=True)}
+    prefix, cnn = find(estimator, lambda inner: isinstance(inner, CraterCNNClassifier))
+    if cnn is None:
+        raise ValueError(
+            f"No default search space for {type(estimator).__name__}; pass param_distributions."
+        )
+    space = {f"{prefix}learning_rate": FloatDistribution(1e-4, 1e-3, log=True)}
     if architecture:
-        cnn |= {
-            "dropout": FloatDistribution(0.0, 0.6),
-            "kernel_size": CategoricalDistribution([3, 5]),
-            "batch_norm": CategoricalDistribution([False, True]),
+        space |= {
+            f"{prefix}dropout": FloatDistribution(0.0, 0.6),
+            f"{prefix}kernel_size": CategoricalDistribution([3, 5]),
+            f"{prefix}batch_norm": CategoricalDistribution([False, True]),
         }
-    if isinstance(estimator, CraterCNNClassifier):
-        return cnn
-    inner = estimator.get_params(deep=False).get("estimator")
-    if isinstance(inner, CraterCNNClassifier) and type(estimator).__name__ == "SelfTrainingWrapper":
-        space = {f"estimator__{name}": dist for name, dist in cnn.items()}
-        return {"threshold": FloatDistribution(0.5, 0.99), **space}
-    raise ValueError(
-        f"No default search space for {type(estimator).__name__}; pass param_distributions."
-    )
+    wrapper_prefix, wrapper = find(estimator, lambda inner: isinstance(inner, SelfTrainingWrapper))
+    if wrapper is not None:
+        space = {f"{wrapper_prefix}threshold": FloatDistribution(0.5, 0.99), **space}
+    return space
 
 
 class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
@@ -131,10 +153,19 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
       step means the same fold and epoch in every trial. The ``pruner``
       stops a trial whose best reported value so far falls behind the
       others at that step, which in practice happens in the first fold,
-      where it saves most. A wrapped Keras estimator (e.g. in
-      :class:`~skcrater.SelfTrainingWrapper`) gets the callback through
+      where it saves most. A Keras estimator inside a
+      :class:`~sklearn.pipeline.Pipeline` or a
+      :class:`~skcrater.SelfTrainingWrapper` gets the callback through
       scikit-learn's metadata routing; only its first self-training round
       reports.
+
+    The CNN may be the estimator itself, the last step of a Pipeline, or
+    inside a SelfTrainingWrapper around either: the epochs, the decision
+    threshold and the pruning callback are found inside all of them.
+
+    A trial whose fit or scoring raises an error does not stop the search
+    (unless ``error_score="raise"``): it gets ``error_score``, and a
+    :class:`~sklearn.exceptions.FitFailedWarning` names it in one line.
 
     The study lives in ``storage``: an interrupted search resumes where it
     stopped, and processes or hosts that use the same storage and
@@ -149,7 +180,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         and fit in every trial.
     param_distributions : dict of str to optuna.distributions.BaseDistribution, default=None
         The search space, keyed by (nested) parameter name, e.g.
-        ``{"learning_rate": FloatDistribution(1e-4, 1e-3, log=True)}`` or
+        ``{"learning_rate": FloatDistribution(1e-4, 1e-3, log=True)}``, or
         ``estimator__learning_rate`` for a wrapper. None uses
         :func:`default_search_space`.
     scoring : str, callable or None, default="f1"
@@ -168,15 +199,34 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         Epochs each fold may train. None keeps the estimator's ``epochs``.
         Ignored by estimators without an ``epochs`` parameter.
     tune_threshold : bool, default=True
-        Choose the decision threshold from the held-out probabilities.
+        Choose the decision threshold from the held-out probabilities. It
+        needs binary targets (``-1``, the unlabelled marker of
+        semi-supervised estimators, is not a class), so the search's tags
+        then say it is not multiclass.
     thresholds : int or array-like, default=100
         Candidate thresholds: that many evenly spaced between the lowest
         and the highest held-out probability, or the given values. The
-        estimator's own threshold (0.5 for probabilities when it has no
-        ``threshold`` parameter) is always a candidate and is kept unless
-        another one scores strictly higher.
+        estimator's own threshold (0.5 for probabilities, 0.0 for a
+        ``decision_function``, when it has no ``threshold`` parameter) is
+        always a candidate and is kept unless another one scores strictly
+        higher.
     monitor : str, default="val_loss"
         Keras log reported to the pruner after every epoch.
+    error_score : "raise" or float, default=np.nan
+        What a trial gets when fitting or scoring one of its folds raises
+        an error: ``"raise"`` raises it and stops the search (unless its
+        type is in ``catch``); a number is the trial's score (and every
+        fold's), except that ``nan`` marks the trial failed, which the
+        sampler ignores. The refit of the best trial always raises.
+    catch : tuple of exception types, default=()
+        Exceptions that Optuna catches in a trial: the trial is marked
+        failed and the search goes on (``study.optimize``'s ``catch``). It
+        matters with ``error_score="raise"``; otherwise every error of a
+        fold already gets ``error_score``.
+    callbacks : list of callable or None, default=None
+        Optuna study callbacks, ``callback(study, frozen_trial)``, called
+        after each trial (``study.optimize``'s ``callbacks``), e.g.
+        :class:`optuna.study.MaxTrialsCallback`.
     storage : None, str, path-like or optuna.storages.BaseStorage, default=None
         None keeps the study in memory. A string with ``://`` is a database
         URL (``"sqlite:///study.db"``, ``"postgresql://..."``); any other
@@ -212,14 +262,31 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
     show_progress_bar : bool, default=False
         Show Optuna's progress bar.
     verbose : int, default=0
-        0 silences Optuna's per-trial log lines; 1 shows them.
+        0 silences Optuna's log but its errors (a failed trial is then the
+        one line of its FitFailedWarning); 1 shows Optuna's per-trial log
+        lines.
 
     Attributes
     ----------
     study_ : optuna.study.Study
         The study (all trials, of every process that shared it).
+    cv_results_ : dict of str to ndarray
+        One row per finished trial of the study, in trial order, in
+        :class:`~sklearn.model_selection.GridSearchCV`'s format (it loads
+        into a ``pandas.DataFrame``): ``params`` (the configuration each
+        trial stands for, its epochs and threshold included, ready for
+        ``set_params``), ``param_<name>`` masked arrays,
+        ``split<k>_test_score``, ``mean_test_score``, ``std_test_score``,
+        ``rank_test_score``, ``mean_fit_time``, ``std_fit_time``,
+        ``mean_score_time`` and ``std_score_time`` (computing the held-out
+        predictions), plus the Optuna trial's ``number`` and ``state``
+        (``"COMPLETE"``, ``"PRUNED"``, ``"FAIL"``) and, with threshold
+        tuning, the trial's decision ``threshold``. Pruned and failed
+        trials have nan scores and share the last rank.
+    best_index_ : int
+        The row of the best trial in :attr:`cv_results_`.
     best_trial_ : optuna.trial.FrozenTrial
-        Its best trial.
+        The best completed trial that did not fail.
     best_params_ : dict
         Parameters of the best configuration, ready for ``set_params``: the
         sampled ones, the best ``epochs`` and the tuned threshold (for
@@ -261,6 +328,9 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
     ['C']
     >>> len(search.study_.trials)
     4
+    >>> import pandas as pd
+    >>> pd.DataFrame(search.cv_results_).shape[0]
+    4
     """
 
     _parameter_constraints: dict = {
@@ -274,6 +344,9 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         "tune_threshold": ["boolean"],
         "thresholds": [Interval(Integral, 2, None, closed="left"), "array-like"],
         "monitor": [str],
+        "error_score": [StrOptions({"raise"}), Real],
+        "catch": [tuple, type],
+        "callbacks": [list, None],
         "storage": [None, str, os.PathLike, HasMethods(["create_new_study"])],
         "study_name": [str, None],
         "load_if_exists": ["boolean"],
@@ -298,6 +371,9 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         tune_threshold=True,
         thresholds=100,
         monitor="val_loss",
+        error_score=np.nan,
+        catch=(),
+        callbacks=None,
         storage=None,
         study_name=None,
         load_if_exists=True,
@@ -318,6 +394,9 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         self.tune_threshold = tune_threshold
         self.thresholds = thresholds
         self.monitor = monitor
+        self.error_score = error_score
+        self.catch = catch
+        self.callbacks = callbacks
         self.storage = storage
         self.study_name = study_name
         self.load_if_exists = load_if_exists
@@ -348,56 +427,115 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         -------
         self : OptunaSearch
             The fitted search.
-        """
 
-        if self.n_trials is None and self.timeout is None:
-            raise ValueError("Set n_trials or timeout, or the search never ends.")
+        Raises
+        ------
+        ValueError
+            If the arguments cannot work together (checked before any
+            trial), or if no trial of the study completed without failing.
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         X, y, groups = indexable(X, y, groups)
-        plan = self._plan(X, y, groups)
+        objective = self._objective(X, y, groups)
         with _optuna_verbosity(self.verbose):
-            study = self._study(plan)
-            _check_setup(study, _setup(self, plan, X, y, groups))
+            study = self._study(objective)
+            _check_setup(study, _setup(self, objective, X, y, groups))
             if self.n_trials != 0:
                 study.optimize(
-                    functools.partial(_objective, plan=plan, X=X, y=y),
+                    objective,
                     n_trials=self.n_trials,
                     timeout=self.timeout,
+                    catch=objective.catch,
+                    callbacks=self.callbacks,
                     show_progress_bar=self.show_progress_bar,
                 )
-        self._read_best(study, plan)
+        self._read_best(study, objective)
         if self.refit:
-            self.best_estimator_ = self._refit(X, y, plan)
+            self.best_estimator_ = self._refit(X, y, objective)
         return self
 
-    def _plan(self, X, y, groups):
-        """Validate everything a trial needs, once."""
+    def _objective(self, X, y, groups):
+        """Check everything a trial needs, once, and return the objective that runs trials."""
+        name = type(self).__name__
+        if self.n_trials is None and self.timeout is None:
+            raise ValueError(f"{name}: set n_trials or timeout, or the search never ends.")
         space = self._search_space()
-        epochs_param = _nested_param(self.estimator, "epochs")
-        threshold_param = _decision_threshold_param(self.estimator)
-        for name, role in ((epochs_param, "epochs"), (threshold_param, "threshold")):
-            if name in space and (role == "epochs" or self.tune_threshold):
+        epochs_param = find_param(self.estimator, "epochs")
+        threshold_param = find_param(self.estimator, "threshold", innermost=True)
+        for param, role in ((epochs_param, "epochs"), (threshold_param, "threshold")):
+            if param in space and (role == "epochs" or self.tune_threshold):
                 raise ValueError(
-                    f"{name!r} must not be in the search space: the {role} is chosen from each "
+                    f"{param!r} must not be in the search space: the {role} is chosen from each "
                     "trial without retraining"
                     + (" (set max_epochs instead)." if role == "epochs" else ".")
                 )
+        scorer = check_scoring(self.estimator, scoring=self.scoring)
+        if self.tune_threshold:
+            self._check_threshold_tuning(y, scorer)
         max_epochs = None
         if epochs_param is not None:
             max_epochs = self.max_epochs or int(self.estimator.get_params()[epochs_param])
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = list(cv.split(X, y, groups))
-        if self.tune_threshold and not is_classifier(self.estimator):
-            raise ValueError("tune_threshold=True needs a classifier; set tune_threshold=False.")
-        return {
-            "search": self,
-            "space": space,
-            "epochs_param": epochs_param,
-            "threshold_param": threshold_param,
-            "max_epochs": max_epochs,
-            "callbacks_target": _callbacks_target(self.estimator),
-            "splits": splits,
-            "scorer": check_scoring(self.estimator, scoring=self.scoring),
-        }
+        return _Objective(
+            name=name,
+            estimator=self.estimator,
+            space=space,
+            X=X,
+            y=y,
+            splits=list(cv.split(X, y, groups)),
+            scorer=scorer,
+            tune_threshold=self.tune_threshold,
+            thresholds=self.thresholds,
+            default_threshold=_default_threshold(self.estimator, threshold_param)
+            if self.tune_threshold
+            else None,
+            threshold_param=threshold_param,
+            epochs_param=epochs_param,
+            max_epochs=max_epochs,
+            monitor=self.monitor,
+            reporter_path=_reporter_path(self.estimator),
+            error_score=self.error_score,
+            catch=self._catch(),
+        )
+
+    def _check_threshold_tuning(self, y, scorer):
+        from .self_training import UNLABELED
+
+        name = type(self).__name__
+        if not is_classifier(self.estimator):
+            raise ValueError(f"{name}: tune_threshold=True needs a classifier; set it to False.")
+        if not any(hasattr(self.estimator, m) for m in ("predict_proba", "decision_function")):
+            raise ValueError(
+                f"{name}: tune_threshold=True needs a classifier with predict_proba or "
+                "decision_function; set tune_threshold=False."
+            )
+        y = np.asarray(y)
+        labelled = y[y != UNLABELED]
+        kind = type_of_target(labelled, input_name="y", raise_unknown=True)
+        if kind != "binary":
+            raise ValueError(
+                f"{name}: Only binary classification is supported. tune_threshold=True chooses "
+                f"the threshold of one class, but y is {kind}; set tune_threshold=False."
+            )
+        classes = np.unique(labelled)
+        if classes.size < 2:
+            raise ValueError(
+                f"{name}: tune_threshold=True needs labelled samples of 2 classes, got "
+                f"{classes.size} class: {classes.tolist()}."
+            )
+        _check_scorer(name, scorer, self.scoring, self.estimator, labelled)
+
+    def _catch(self):
+        catch = (self.catch,) if isinstance(self.catch, type) else tuple(self.catch)
+        if not all(isinstance(c, type) and issubclass(c, Exception) for c in catch):
+            raise TypeError(
+                f"{type(self).__name__}: catch must be a tuple of exception classes, got "
+                f"{self.catch!r}."
+            )
+        return catch
 
     def _search_space(self):
         from optuna.distributions import BaseDistribution
@@ -420,19 +558,18 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
                 )
         return dict(space)
 
-    def _study(self, plan):
+    def _study(self, objective):
         import optuna
 
-        max_epochs = plan["max_epochs"]
         sampler = self.sampler
         if sampler is None:
             from ._sampler import SobolThenTPESampler
 
-            sampler = SobolThenTPESampler(plan["space"], seed=_seed(self.random_state))
+            sampler = SobolThenTPESampler(objective.space, seed=_seed(self.random_state))
         pruner = self.pruner
         if pruner is None:
             pruner = optuna.pruners.MedianPruner(
-                n_startup_trials=3, n_warmup_steps=(max_epochs or 0) // 4
+                n_startup_trials=3, n_warmup_steps=(objective.max_epochs or 0) // 4
             )
         return optuna.create_study(
             storage=_storage(self.storage),
@@ -443,31 +580,30 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
             pruner=pruner,
         )
 
-    def _read_best(self, study, plan):
-        try:
-            best = study.best_trial
-        except ValueError as exc:
-            raise ValueError(
-                f"Study {study.study_name!r} has no completed trial yet: every trial was pruned "
-                "or failed, or n_trials=0 on a new study."
-            ) from exc
-        params = dict(best.params)
-        if plan["epochs_param"] is not None and "best_epoch" in best.user_attrs:
-            params[plan["epochs_param"]] = int(best.user_attrs["best_epoch"])
-        threshold = best.user_attrs.get("threshold")
-        if threshold is not None and plan["threshold_param"] is not None:
-            params[plan["threshold_param"]] = float(threshold)
-        self.study_ = study
-        self.best_trial_ = best
-        self.best_params_ = params
-        self.best_score_ = float(best.value)
-        self.best_threshold_ = None if threshold is None else float(threshold)
-        self.scorer_ = plan["scorer"]
-        self.n_splits_ = len(plan["splits"])
+    def _read_best(self, study, objective):
+        from optuna.trial import TrialState
 
-    def _refit(self, X, y, plan):
+        trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        succeeded = [
+            t for t in trials if t.state == TrialState.COMPLETE and "error" not in t.user_attrs
+        ]
+        if not succeeded:
+            raise ValueError(_no_completed_trial(study.study_name, trials))
+        best = max(succeeded, key=lambda trial: trial.value)
+        self.study_ = study
+        self.cv_results_ = _cv_results(trials, objective)
+        self.best_index_ = trials.index(best)
+        self.best_trial_ = best
+        self.best_params_ = objective.params_of(best)
+        self.best_score_ = float(best.value)
+        threshold = best.user_attrs.get("threshold")
+        self.best_threshold_ = None if threshold is None else float(threshold)
+        self.scorer_ = objective.scorer
+        self.n_splits_ = len(objective.splits)
+
+    def _refit(self, X, y, objective):
         estimator = clone(self.estimator).set_params(**self.best_params_)
-        if self.best_threshold_ is not None and plan["threshold_param"] is None:
+        if self.best_threshold_ is not None and objective.threshold_param is None:
             estimator = FixedThresholdClassifier(
                 estimator,
                 threshold=self.best_threshold_,
@@ -610,55 +746,205 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         tags.classifier_tags = deepcopy(inner.classifier_tags)
         tags.regressor_tags = deepcopy(inner.regressor_tags)
         tags.input_tags = deepcopy(inner.input_tags)
+        tags.target_tags = deepcopy(inner.target_tags)
         tags.target_tags.required = True
-        tags.non_deterministic = True
+        if self.tune_threshold and tags.classifier_tags is not None:
+            tags.classifier_tags.multi_class = False
+        # a seeded default sampler on a fresh in-memory study repeats its trials
+        reproducible = (
+            isinstance(self.random_state, Integral)
+            and self.sampler is None
+            and self.storage is None
+            and self.timeout is None
+        )
+        tags.non_deterministic = inner.non_deterministic or not reproducible
         return tags
 
 
 # ------------------------------------------------------------------ trials
-def _objective(trial, *, plan, X, y):
-    """Cross-validate one sampled configuration; return its score."""
-    params = {name: _suggest(trial, name, dist) for name, dist in plan["space"].items()}
-    if plan["epochs_param"] is not None:
-        params[plan["epochs_param"]] = plan["max_epochs"]
-    search = plan["search"]
-    target = plan["callbacks_target"]
-    reporter = None if target is None else _make_reporter(trial, search.monitor, plan["max_epochs"])
-    folds, best_epochs = [], []
-    try:
-        for k, (train, test) in enumerate(plan["splits"]):
-            estimator = clone(search.estimator).set_params(**params)
-            if reporter is not None:
-                reporter.start_fold(k)
-            _fit_fold(
-                estimator, _safe_indexing(X, train), _safe_indexing(y, train), reporter, target
-            )
-            folds.append(_held_out(estimator, _safe_indexing(X, test), _safe_indexing(y, test)))
-            epoch = _best_epoch(estimator)
-            if epoch is not None:
-                best_epochs.append(epoch)
-    finally:
-        if reporter is not None and reporter.total_epochs:
-            trial.set_user_attr("trained_epochs", reporter.total_epochs)
-    threshold, fold_scores = _best_threshold(folds, plan, search)
-    if threshold is not None:
-        trial.set_user_attr("threshold", threshold)
-    if best_epochs:
-        trial.set_user_attr("fold_best_epochs", best_epochs)
-        trial.set_user_attr("best_epoch", int(np.ceil(np.median(best_epochs))))
-    trial.set_user_attr("fold_scores", fold_scores)
-    return float(np.mean(fold_scores))
+@dataclasses.dataclass(kw_only=True, eq=False)
+class _Objective:
+    """What Optuna calls with each trial: sample, cross-validate, choose what is free, score.
+
+    :meth:`OptunaSearch._objective` checks the arguments and builds one per
+    ``fit``; every field is fixed for the whole study.
+    """
+
+    #: The search's class name, for messages.
+    name: str
+    #: The unfitted estimator, cloned for every fold.
+    estimator: object
+    #: The searched parameters (name to Optuna distribution).
+    space: dict
+    X: object
+    y: object
+    #: The (train, test) index arrays, the same in every trial.
+    splits: list
+    #: ``scorer(estimator, X, y)``.
+    scorer: object
+    #: Choose the decision threshold from the held-out responses.
+    tune_threshold: bool
+    #: Candidate thresholds (see :class:`OptunaSearch`).
+    thresholds: object
+    #: The estimator's own threshold, always a candidate (None without threshold tuning).
+    default_threshold: float | None
+    #: ``set_params`` names of the decision threshold and of the epochs, or None.
+    threshold_param: str | None
+    epochs_param: str | None
+    #: Epochs each fold trains (None: the estimator has no epochs).
+    max_epochs: int | None
+    #: Keras log reported to the pruner.
+    monitor: str
+    #: Where the Keras estimator that takes callbacks is (see :func:`_reporter_path`).
+    reporter_path: str | None
+    #: A failed trial's score, or "raise".
+    error_score: object
+    #: Exceptions that Optuna catches.
+    catch: tuple
+
+    def __call__(self, trial):
+        import optuna
+
+        params = {name: _suggest(trial, name, dist) for name, dist in self.space.items()}
+        if self.epochs_param is not None:
+            params[self.epochs_param] = self.max_epochs
+        try:
+            return self._evaluate(trial, params)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            return self._failed(trial, exc)
+
+    def params_of(self, trial):
+        """The parameters a finished trial stands for, its free ones included."""
+        params = dict(trial.params)
+        if self.epochs_param is not None and "best_epoch" in trial.user_attrs:
+            params[self.epochs_param] = int(trial.user_attrs["best_epoch"])
+        threshold = trial.user_attrs.get("threshold")
+        if threshold is not None and self.threshold_param is not None:
+            params[self.threshold_param] = float(threshold)
+        return params
+
+    def _evaluate(self, trial, params):
+        reporter = self._reporter(trial)
+        folds = []
+        try:
+            for k, (train, test) in enumerate(self.splits):
+                if reporter is not None:
+                    reporter.start_fold(k)
+                folds.append(self._fold(params, train, test, reporter))
+        finally:
+            trial.set_user_attr("fold_fit_times", [fold.fit_time for fold in folds])
+            trial.set_user_attr("fold_score_times", [fold.score_time for fold in folds])
+            if reporter is not None and reporter.total_epochs:
+                trial.set_user_attr("trained_epochs", reporter.total_epochs)
+        if self.tune_threshold:
+            threshold, scores = self._best_threshold([fold.held_out for fold in folds])
+            trial.set_user_attr("threshold", threshold)
+        else:
+            scores = [fold.score for fold in folds]
+        best_epochs = [fold.best_epoch for fold in folds if fold.best_epoch is not None]
+        if best_epochs:
+            trial.set_user_attr("fold_best_epochs", best_epochs)
+            trial.set_user_attr("best_epoch", int(np.ceil(np.median(best_epochs))))
+        trial.set_user_attr("fold_scores", scores)
+        return float(np.mean(scores))
+
+    def _fold(self, params, train, test, reporter):
+        """Fit one fold's clone and answer for its held-out rows."""
+        estimator = clone(self.estimator).set_params(**params)
+        start = time.perf_counter()
+        self._fit(estimator, _safe_indexing(self.X, train), _safe_indexing(self.y, train), reporter)
+        fitted = time.perf_counter()
+        X_test, y_test = _safe_indexing(self.X, test), _safe_indexing(self.y, test)
+        held_out = score = None
+        if self.tune_threshold:
+            held_out = _Responses.held_out(estimator, X_test, y_test)
+        else:
+            score = float(self.scorer(estimator, X_test, y_test))
+        _, trained = find(estimator, "best_epoch_", fitted=True)
+        return _Fold(
+            held_out=held_out,
+            score=score,
+            best_epoch=None if trained is None else int(trained.best_epoch_),
+            fit_time=fitted - start,
+            score_time=time.perf_counter() - fitted,
+        )
+
+    def _reporter(self, trial):
+        if self.reporter_path is None or self.max_epochs is None:
+            return None
+        from ._pruning import EpochReporter
+
+        return EpochReporter(trial, self.monitor, self.max_epochs)
+
+    def _fit(self, estimator, X, y, reporter):
+        """Fit a fold's clone, handing the reporter to the Keras estimator inside."""
+        if reporter is None:
+            return estimator.fit(X, y)
+        if self.reporter_path == "":
+            return estimator.fit(X, y, callbacks=[reporter])
+        # Pipelines and wrappers pass it on by metadata routing; with routing on, the
+        # validation mask a self-training wrapper passes must be requested as well
+        with config_context(enable_metadata_routing=True):
+            _, keras_estimator = find(estimator, _takes_callbacks)
+            requests = {"callbacks": True}
+            if has_fit_parameter(keras_estimator, "validation_candidates"):
+                requests["validation_candidates"] = True
+            keras_estimator.set_fit_request(**requests)
+            return estimator.fit(X, y, callbacks=[reporter])
+
+    def _failed(self, trial, exc):
+        """Record a trial's error; return ``error_score`` or raise it again for Optuna."""
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        trial.set_user_attr("error", error)
+        raising = self.error_score == "raise"
+        if raising and not isinstance(exc, self.catch):
+            raise exc
+        if raising:
+            outcome = "is marked failed (its type is in catch)"
+        elif np.isnan(self.error_score):
+            outcome = "is marked failed (error_score=nan)"
+        else:
+            outcome = f"gets error_score={self.error_score!r}"
+        warnings.warn(
+            f"{self.name} trial {trial.number} with parameters {trial.params} {outcome}: {error}",
+            FitFailedWarning,
+            stacklevel=2,
+        )
+        if raising:
+            raise exc
+        if not np.isnan(self.error_score):
+            trial.set_user_attr("fold_scores", [float(self.error_score)] * len(self.splits))
+        return float(self.error_score)
+
+    def _best_threshold(self, responses):
+        """Return (threshold, per-fold scores at it): the best candidate, the default on ties."""
+        candidates = _candidate_thresholds(self.thresholds, responses)
+        with warnings.catch_warnings():
+            # extreme thresholds predict one class only: zero precision is a score, not a problem
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            best = self.default_threshold
+            best_scores = _fold_scores(self.scorer, responses, best)
+            for threshold in candidates:
+                scores = _fold_scores(self.scorer, responses, threshold)
+                if np.mean(scores) > np.mean(best_scores):
+                    best, best_scores = float(threshold), scores
+        return best, best_scores
 
 
-def _fit_fold(estimator, X, y, reporter, target):
-    """Fit one fold's clone, handing the reporter to the Keras estimator at ``target``."""
-    if reporter is None:
-        return estimator.fit(X, y)
-    if not target:
-        return estimator.fit(X, y, callbacks=[reporter])
-    with config_context(enable_metadata_routing=True):
-        estimator.get_params()[target].set_fit_request(callbacks=True)
-        return estimator.fit(X, y, callbacks=[reporter])
+class _Fold(NamedTuple):
+    """One fold of a trial."""
+
+    #: Its held-out responses (with threshold tuning), else None.
+    held_out: _Responses | None
+    #: Its held-out score (without threshold tuning), else None.
+    score: float | None
+    #: The epoch the fitted Keras estimator kept, or None.
+    best_epoch: int | None
+    #: Seconds to fit, and to compute the held-out responses or score.
+    fit_time: float
+    score_time: float
 
 
 def _suggest(trial, name, dist):
@@ -677,71 +963,14 @@ def _suggest(trial, name, dist):
     raise TypeError(f"Unsupported optuna distribution for {name!r}: {type(dist).__name__}.")
 
 
-def _held_out(estimator, X_test, y_test):
-    """What the scorer needs from one fold, computed once: responses on the held-out rows."""
-    proba = estimator.predict_proba(X_test) if hasattr(estimator, "predict_proba") else None
-    scores = None
-    if proba is not None and proba.shape[1] == 2:
-        scores = proba[:, 1]
-    elif proba is None and hasattr(estimator, "decision_function"):
-        scores = np.asarray(estimator.decision_function(X_test))
-    return {
-        "estimator": estimator,
-        "X": X_test,
-        "y": y_test,
-        "classes": getattr(estimator, "classes_", None),
-        "proba": proba,
-        "scores": scores,
-    }
-
-
-def _best_threshold(folds, plan, search):
-    """Return (threshold or None, per-fold scores at it)."""
-    scorer = plan["scorer"]
-    if not search.tune_threshold:
-        return None, [float(scorer(f["estimator"], f["X"], f["y"])) for f in folds]
-    if any(f["scores"] is None for f in folds):
-        raise ValueError(
-            "tune_threshold=True needs a binary classifier with predict_proba or "
-            "decision_function; set tune_threshold=False."
-        )
-    default = _default_threshold(search.estimator, plan["threshold_param"], folds)
-    candidates = _candidate_thresholds(search.thresholds, folds)
-    responses = [_Responses(f["classes"], f["scores"], f["proba"], default, f["y"]) for f in folds]
-    with warnings.catch_warnings():
-        # extreme thresholds predict one class only: zero precision is a score, not a problem
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        best, best_scores = default, _fold_scores(scorer, responses, default)
-        for threshold in candidates:
-            scores = _fold_scores(scorer, responses, threshold)
-            if np.mean(scores) > np.mean(best_scores):
-                best, best_scores = float(threshold), scores
-    return best, best_scores
-
-
-def _fold_scores(scorer, responses, threshold):
-    scores = []
-    for r in responses:
-        r.threshold = threshold
-        scores.append(float(scorer(r, r.X, r.y)))
-    return scores
-
-
-def _default_threshold(estimator, threshold_param, folds):
-    if threshold_param is not None:
-        return float(estimator.get_params()[threshold_param])
-    return 0.5 if folds[0]["proba"] is not None else 0.0
-
-
-def _candidate_thresholds(thresholds, folds):
-    if isinstance(thresholds, Integral):
-        pooled = np.concatenate([f["scores"] for f in folds])
-        return np.linspace(pooled.min(), pooled.max(), thresholds)
-    return np.unique(np.asarray(thresholds, dtype=float))
-
-
 class _Responses(ClassifierMixin, BaseEstimator):
-    """Answers a scorer from one fold's held-out responses at a settable threshold."""
+    """Answers a scorer from one fold's held-out responses at a settable threshold.
+
+    ``scores`` are p(``classes[1]``) when the estimator has ``predict_proba``
+    (whatever its ``decision_function`` means), else its decision function;
+    :meth:`decision_function` keeps scikit-learn's contract: > 0 exactly
+    where :meth:`predict` gives ``classes[1]``.
+    """
 
     def __init__(self, classes, scores, proba, threshold, y):
         self.classes = classes
@@ -752,6 +981,23 @@ class _Responses(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.X = np.zeros((len(scores), 1))
 
+    @classmethod
+    def held_out(cls, estimator, X, y):
+        """The responses of a fitted binary classifier on held-out rows."""
+        proba = None
+        if _response_method(estimator) == "predict_proba":
+            proba = estimator.predict_proba(X)
+            scores = proba[:, 1] if proba.shape[1] == 2 else None
+        else:
+            scores = np.asarray(estimator.decision_function(X), dtype=float)
+            scores = scores if scores.ndim == 1 else None
+        if scores is None:
+            raise ValueError(
+                f"tune_threshold=True needs a binary classifier; {type(estimator).__name__} "
+                f"learnt classes {list(estimator.classes_)}. Set tune_threshold=False."
+            )
+        return cls(estimator.classes_, scores, proba, None, y)
+
     def predict(self, X):
         return self.classes[(self.scores >= self.threshold).astype(int)]
 
@@ -760,103 +1006,152 @@ class _Responses(ClassifierMixin, BaseEstimator):
         return self.proba
 
     def decision_function(self, X):
-        return self.scores
+        return self.scores - self.threshold
 
 
-def _best_epoch(estimator):
-    """``best_epoch_`` of the estimator or of the fitted estimator it wraps."""
-    while estimator is not None:
-        if hasattr(estimator, "best_epoch_"):
-            return int(estimator.best_epoch_)
-        estimator = getattr(estimator, "estimator_", None)
-    return None
-
-
-@functools.cache
-def _reporter_class():
-    import keras
-    import optuna
-
-    class OptunaReporter(keras.callbacks.Callback):
-        """Reports a Keras log value of every epoch to an Optuna trial and prunes."""
-
-        def __init__(self, trial, monitor, steps_per_fold):
-            super().__init__()
-            self.trial = trial
-            self.monitor = monitor
-            self.steps_per_fold = steps_per_fold
-            self.sign = -1.0 if "loss" in monitor else 1.0
-            self.fold = 0
-            self.fold_epochs = 0
-            self.total_epochs = 0
-
-        def start_fold(self, fold):
-            self.fold, self.fold_epochs = fold, 0
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.fold_epochs += 1
-            self.total_epochs += 1
-            value = (logs or {}).get(self.monitor)
-            # later self-training rounds would repeat the steps: only the first round reports
-            if value is None or self.fold_epochs > self.steps_per_fold:
-                return
-            step = self.fold * self.steps_per_fold + self.fold_epochs - 1
-            self.trial.report(self.sign * float(value), step)
-            if self.trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at fold {self.fold}, epoch {self.fold_epochs}")
-
-    return OptunaReporter
-
-
-def _make_reporter(trial, monitor, max_epochs):
-    if max_epochs is None:
-        return None
-    return _reporter_class()(trial, monitor, max_epochs)
-
-
-# ------------------------------------------------------------- parameters
-def _callbacks_target(estimator):
-    """Where Keras callbacks can go: "" (``estimator.fit`` takes them), the name of a
-    wrapped estimator (``"estimator"``, ``"estimator__estimator"``...) whose ``fit``
-    takes them, reached through metadata routing, or None.
+def _check_scorer(name, scorer, scoring, estimator, y):
+    """Score a constant prediction of ``y``, so that a scorer that cannot score these
+    targets (``"f1"`` and string labels, which lack its positive label 1; a
+    probability scorer and an estimator without ``predict_proba``) fails before any
+    trial rather than in every one.
     """
-    path = []
-    while estimator is not None:
-        if has_fit_parameter(estimator, "callbacks"):
-            return "__".join(path)
-        inner = estimator.get_params(deep=False).get("estimator")
-        if not hasattr(inner, "set_fit_request"):
-            return None
-        estimator = inner
-        path.append("estimator")
-    return None
+    scores = np.full(len(y), 0.5)
+    proba = np.column_stack([1 - scores, scores])
+    if _response_method(estimator) != "predict_proba":
+        proba = None
+    responses = _Responses(np.unique(y), scores, proba, 0.5, y)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            scorer(responses, responses.X, y)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(
+            f"{name}: scoring={scoring!r} cannot score these targets with threshold tuning: {exc}"
+        ) from exc
 
 
-def _nested_param(estimator, name):
-    """The shallowest (possibly nested) parameter called ``name``, or None."""
-    found = [key for key in estimator.get_params(deep=True) if key.split("__")[-1] == name]
-    return min(found, key=lambda key: key.count("__"), default=None)
+def _fold_scores(scorer, responses, threshold):
+    scores = []
+    for r in responses:
+        r.threshold = threshold
+        scores.append(float(scorer(r, r.X, r.y)))
+    return scores
 
 
-def _decision_threshold_param(estimator):
-    """The parameter holding the decision threshold, or None.
+def _default_threshold(estimator, threshold_param):
+    """The estimator's own decision threshold, on the scores tuning thresholds."""
+    if threshold_param is not None:
+        return float(estimator.get_params()[threshold_param])
+    return 0.5 if _response_method(estimator) == "predict_proba" else 0.0
 
-    A meta-estimator's own ``threshold`` (e.g. a self-training wrapper's
-    pseudo-labelling threshold) is not a decision threshold: the one of the
-    estimator it wraps is.
-    """
-    prefix = ""
-    while True:
-        params = estimator.get_params(deep=False)
-        inner = params.get("estimator")
-        if hasattr(inner, "get_params"):
-            estimator, prefix = inner, f"{prefix}estimator__"
-            continue
-        return f"{prefix}threshold" if "threshold" in params else None
+
+def _candidate_thresholds(thresholds, responses):
+    if isinstance(thresholds, Integral):
+        pooled = np.concatenate([r.scores for r in responses])
+        return np.linspace(pooled.min(), pooled.max(), thresholds)
+    return np.unique(np.asarray(thresholds, dtype=float))
 
 
 def _response_method(estimator):
     return "predict_proba" if hasattr(estimator, "predict_proba") else "decision_function"
+
+
+def _takes_callbacks(estimator):
+    return has_fit_parameter(estimator, "callbacks")
+
+
+def _reporter_path(estimator):
+    """Where Keras callbacks can go: the ``set_params`` prefix of the estimator whose
+    ``fit`` takes them (``""``: ``estimator`` itself), or None when there is none, or
+    when an estimator on the way (a Pipeline's last step, a wrapped ``estimator``)
+    cannot route them by metadata routing.
+    """
+    for prefix, inner in walk(estimator):
+        if _takes_callbacks(inner):
+            return prefix
+        if not isinstance(get_routing_for_object(inner), MetadataRouter):
+            return None
+    return None
+
+
+# ---------------------------------------------------------------- results
+def _cv_results(trials, objective):
+    """GridSearchCV's ``cv_results_`` of finished trials (pruned and failed ones: nan)."""
+    from optuna.trial import TrialState
+
+    n_splits = len(objective.splits)
+    scores = np.full((len(trials), n_splits), np.nan)
+    for row, trial in enumerate(trials):
+        fold_scores = trial.user_attrs.get("fold_scores")
+        if trial.state == TrialState.COMPLETE and fold_scores and len(fold_scores) == n_splits:
+            scores[row] = fold_scores
+    results = {}
+    for key in ("fit_time", "score_time"):
+        times = [trial.user_attrs.get(f"fold_{key}s") or [np.nan] for trial in trials]
+        results[f"mean_{key}"] = np.array([np.mean(t) for t in times])
+        results[f"std_{key}"] = np.array([np.std(t) for t in times])
+    params = [objective.params_of(trial) for trial in trials]
+    results.update(_param_columns(params))
+    results["params"] = params
+    for k in range(n_splits):
+        results[f"split{k}_test_score"] = scores[:, k]
+    results["mean_test_score"] = scores.mean(axis=1)
+    results["std_test_score"] = scores.std(axis=1)
+    results["rank_test_score"] = _rank(results["mean_test_score"])
+    results["number"] = np.array([trial.number for trial in trials])
+    results["state"] = np.array([trial.state.name for trial in trials], dtype=object)
+    if objective.tune_threshold:
+        results["threshold"] = np.array(
+            [trial.user_attrs.get("threshold", np.nan) for trial in trials], dtype=float
+        )
+    return results
+
+
+def _param_columns(params):
+    """``param_<name>`` masked arrays, masked where a trial has no such parameter."""
+    columns = {}
+    for name in dict.fromkeys(name for p in params for name in p):
+        values = [p[name] for p in params if name in p]
+        try:
+            array = np.asarray(values)
+        except ValueError:  # sequences of different lengths
+            array = np.asarray(values, dtype=object)
+        dtype = array.dtype if array.ndim == 1 and array.dtype.kind in "biuf" else object
+        column = np.ma.MaskedArray(np.empty(len(params), dtype=dtype), mask=True)
+        for row, p in enumerate(params):
+            if name in p:
+                column[row] = p[name]
+        columns[f"param_{name}"] = column
+    return columns
+
+
+def _rank(means):
+    """1 for the best mean; nan means tie for the last rank (as in GridSearchCV)."""
+    if np.isnan(means).all():
+        return np.ones(len(means), dtype=np.int32)
+    filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+    return rankdata(-filled, method="min").astype(np.int32)
+
+
+def _no_completed_trial(study_name, trials):
+    from optuna.trial import TrialState
+
+    failed = [t for t in trials if t.state == TrialState.FAIL or "error" in t.user_attrs]
+    pruned = sum(t.state == TrialState.PRUNED for t in trials)
+    message = (
+        f"Study {study_name!r} has no completed trial yet: of its {len(trials)} finished "
+        f"trials, {len(failed)} failed and {pruned} were pruned"
+    )
+    errors = [t for t in failed if "error" in t.user_attrs]
+    if errors:
+        last = errors[-1]
+        message += (
+            f". The last failure, trial {last.number} with parameters {last.params}: "
+            f"{last.user_attrs['error']}"
+        )
+    elif not trials:
+        message += " (n_trials=0 runs none)"
+    return message + "."
 
 
 # ---------------------------------------------------------------- studies
@@ -900,7 +1195,7 @@ def _rdb_storage(url, attempts=5):
             time.sleep(0.5 * (attempt + 1))
 
 
-def _setup(search, plan, X, y, groups):
+def _setup(search, objective, X, y, groups):
     """What must not change between processes or runs sharing one study."""
     digest = hashlib.sha1()
     for array in (X, y, groups):
@@ -915,9 +1210,9 @@ def _setup(search, plan, X, y, groups):
         if isinstance(search.scoring, str | None)
         else repr(search.scoring),
         "splits": hashlib.sha1(
-            b"".join(np.asarray(t).tobytes() + b"|" for _, t in plan["splits"])
+            b"".join(np.asarray(t).tobytes() + b"|" for _, t in objective.splits)
         ).hexdigest(),
-        "max_epochs": plan["max_epochs"],
+        "max_epochs": objective.max_epochs,
         "monitor": search.monitor,
         "tune_threshold": search.tune_threshold,
     }
@@ -943,7 +1238,9 @@ def _optuna_verbosity(verbose):
     import optuna
 
     previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    # at verbose=0 a failed trial is the one line of its FitFailedWarning, without
+    # Optuna's warning and traceback
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
     try:
         yield
     finally:

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_CNN, make_blob_images
 from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import (
@@ -17,13 +20,17 @@ from sklearn.model_selection import (
     StratifiedKFold,
     TunedThresholdClassifierCV,
 )
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import get_tags
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcrater import CraterCNNClassifier
 from skcrater.tuning import OptunaSearch, default_search_space
-from tests.conftest import TINY_CNN, make_blob_images
 
 optuna = pytest.importorskip("optuna")
 FloatDistribution = optuna.distributions.FloatDistribution
+TrialState = optuna.trial.TrialState
 
 C_SPACE = {"C": FloatDistribution(1e-4, 1e2, log=True)}
 
@@ -190,6 +197,241 @@ def test_clone_keeps_parameters():
     assert params["n_trials"] == 3 and params["storage"] == "x.log"
 
 
+# --------------------------------------------------------------- contracts
+def test_tags_say_binary_only_when_the_threshold_is_tuned():
+    tags = get_tags(OptunaSearch(LogisticRegression(), C_SPACE))
+    assert tags.classifier_tags.multi_class is False
+    assert tags.target_tags.required
+    untuned = get_tags(OptunaSearch(LogisticRegression(), C_SPACE, tune_threshold=False))
+    assert untuned.classifier_tags.multi_class is True
+    # the rest is the inner estimator's
+    assert get_tags(OptunaSearch(HistGradientBoostingClassifier())).input_tags.allow_nan
+    assert get_tags(OptunaSearch(CraterCNNClassifier())).input_tags.three_d_array
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        (np.arange(80) % 3, "Only binary classification is supported"),
+        (np.zeros(80, dtype=int), "needs labelled samples of 2 classes"),
+        # the default scoring="f1" scores the positive label 1
+        (np.array(["bg", "crater"])[np.arange(80) % 2], "scoring='f1' cannot score.*pos_label"),
+    ],
+)
+def test_targets_threshold_tuning_cannot_score_are_refused_before_any_trial(noisy, labels, match):
+    X, _ = noisy
+    storage = optuna.storages.InMemoryStorage()
+    with pytest.raises(ValueError, match=match):
+        _logreg_search(n_trials=1, storage=storage, study_name="s").fit(X, labels)
+    assert optuna.get_all_study_names(storage) == []
+
+
+def test_multiclass_and_string_targets_with_fitting_settings(noisy):
+    from sklearn.metrics import make_scorer
+
+    X, y = noisy
+    search = _logreg_search(n_trials=1, tune_threshold=False, scoring="accuracy")
+    assert search.fit(X, np.arange(80) % 3).best_threshold_ is None
+    labels = np.array(["bg", "crater"])[y]
+    scorer = make_scorer(f1_score, pos_label="crater")
+    named = _logreg_search(n_trials=2, scoring=scorer).fit(X, labels)
+    assert set(named.predict(X)) == {"bg", "crater"}
+    assert named.best_score_ == pytest.approx(_logreg_search(n_trials=2).fit(X, y).best_score_)
+
+
+def test_fit_without_y_names_y(noisy):
+    class MySearch(OptunaSearch):
+        pass
+
+    with pytest.raises(ValueError, match="MySearch requires y to be passed"):
+        MySearch(LogisticRegression(), C_SPACE).fit(noisy[0], None)
+
+
+def test_default_search_space_finds_the_cnn_in_subclasses_and_pipelines():
+    from skcrater import SelfTrainingWrapper
+
+    class Wrapper(SelfTrainingWrapper):
+        pass
+
+    wrapper = Wrapper(CraterCNNClassifier())
+    assert set(default_search_space(wrapper)) == {"threshold", "estimator__learning_rate"}
+    pipe = make_pipeline(FunctionTransformer(), CraterCNNClassifier())
+    assert set(default_search_space(pipe)) == {"cratercnnclassifier__learning_rate"}
+    with pytest.raises(ValueError, match="No default search space for Pipeline"):
+        default_search_space(make_pipeline(FunctionTransformer(), LogisticRegression()))
+
+
+class _ShiftedDecision(LogisticRegression):
+    """A classifier whose decision_function is not a probability (as the CNN's is not)."""
+
+    def predict_proba(self, X):
+        from scipy.special import expit
+
+        p = expit(super().decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def decision_function(self, X):
+        return super().decision_function(X) + 100.0
+
+
+def test_thresholds_are_chosen_on_probabilities_not_on_decision_function(noisy):
+    X, y = noisy
+    plain = _logreg_search(n_trials=2).fit(X, y)
+    shifted = OptunaSearch(_ShiftedDecision(), C_SPACE, cv=3, n_trials=2, random_state=0)
+    shifted.set_params(thresholds=20).fit(X, y)
+    assert 0 < shifted.best_threshold_ < 1
+    assert shifted.best_threshold_ == plain.best_threshold_
+    assert shifted.best_estimator_.response_method == "predict_proba"
+
+
+# ----------------------------------------------------------------- failures
+class _FailsAboveOne(LogisticRegression):
+    """A LogisticRegression whose fit fails for C > 1, as a bad configuration does."""
+
+    def fit(self, X, y, sample_weight=None):
+        if self.C > 1:
+            raise ValueError("C too large")
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def _failing_search(**kwargs):
+    # 4 Sobol points over the log range, one in each quarter: two above C = 1
+    space = {"C": FloatDistribution(1e-2, 1e2, log=True)}
+    kwargs = {"cv": 3, "n_trials": 4, "random_state": 0, "thresholds": 10, **kwargs}
+    return OptunaSearch(_FailsAboveOne(), space, **kwargs)
+
+
+def test_failed_trials_do_not_stop_the_search(noisy, caplog):
+    import logging
+
+    optuna.logging.enable_propagation()
+    try:
+        with (
+            caplog.at_level(logging.DEBUG, logger="optuna"),
+            pytest.warns(FitFailedWarning) as record,
+        ):
+            search = _failing_search().fit(*noisy)
+    finally:
+        optuna.logging.disable_propagation()
+    failed = [t for t in search.study_.trials if t.params["C"] > 1]
+    assert len(search.study_.trials) == 4 and len(failed) == 2
+    assert all(t.state == TrialState.FAIL for t in failed)
+    assert all(t.user_attrs["error"] == "ValueError: C too large" for t in failed)
+    assert search.best_params_["C"] <= 1
+    # one line per failed trial, naming its number, parameters and error; no traceback
+    messages = [str(w.message) for w in record if w.category is FitFailedWarning]
+    assert len(messages) == 2
+    for trial, message in zip(failed, messages, strict=True):
+        assert f"trial {trial.number} " in message and "'C'" in message
+        assert "ValueError: C too large" in message and "\n" not in message
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+
+
+def test_error_score_number_is_the_failed_trials_score(noisy):
+    with pytest.warns(FitFailedWarning, match="error_score=0.0"):
+        search = _failing_search(error_score=0.0).fit(*noisy)
+    failed = [t for t in search.study_.trials if "error" in t.user_attrs]
+    assert len(failed) == 2
+    assert all(t.state == TrialState.COMPLETE and t.value == 0.0 for t in failed)
+    assert search.best_params_["C"] <= 1
+
+
+def test_error_score_raise_stops_the_search_unless_caught(noisy):
+    with pytest.raises(ValueError, match="C too large"):
+        _failing_search(error_score="raise").fit(*noisy)
+    with pytest.warns(FitFailedWarning, match="C too large"):
+        search = _failing_search(error_score="raise", catch=(ValueError,)).fit(*noisy)
+    assert [t.state for t in search.study_.trials].count(TrialState.FAIL) == 2
+
+
+def test_every_trial_failed_is_a_clear_error(noisy):
+    search = OptunaSearch(
+        _FailsAboveOne(), {"C": FloatDistribution(2, 10)}, cv=3, n_trials=3, random_state=0
+    )
+    with (
+        pytest.warns(FitFailedWarning),
+        pytest.raises(ValueError, match=r"no completed trial.*3 failed.*C too large"),
+    ):
+        search.fit(*noisy)
+
+
+def test_callbacks_see_every_trial_and_can_stop_the_study(noisy):
+    seen = []
+    callbacks = [lambda study, trial: seen.append(trial.number), optuna.study.MaxTrialsCallback(3)]
+    search = _logreg_search(n_trials=5, callbacks=callbacks).fit(*noisy)
+    assert seen == [0, 1, 2]
+    assert len(search.study_.trials) == 3
+
+
+def test_cv_results_in_scikit_learns_format(noisy):
+    pd = pytest.importorskip("pandas")
+    X, y = noisy
+    with pytest.warns(FitFailedWarning):
+        search = _failing_search().fit(X, y)
+    results = search.cv_results_
+    grid = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3).fit(X, y)
+    assert set(grid.cv_results_) <= set(results)
+    assert {"threshold", "number", "state"} <= set(results)
+    assert isinstance(results["param_C"], np.ma.MaskedArray)
+    table = pd.DataFrame(results)
+    assert list(table["number"]) == [0, 1, 2, 3]
+    failed = table["state"] == "FAIL"
+    assert failed.sum() == 2
+    assert table.loc[failed, ["mean_test_score", "split0_test_score"]].isna().all().all()
+    # failed trials tie for the last rank, as in GridSearchCV
+    assert sorted(table["rank_test_score"]) == [1, 2, 3, 3]
+    assert (table.loc[failed, "rank_test_score"] == 3).all()
+    best = search.best_index_
+    trial = search.best_trial_
+    assert results["params"][best] == search.best_params_
+    assert results["mean_test_score"][best] == pytest.approx(search.best_score_)
+    assert results["rank_test_score"][best] == 1
+    splits = [results[f"split{k}_test_score"][best] for k in range(3)]
+    assert splits == pytest.approx(trial.user_attrs["fold_scores"])
+    assert results["threshold"][best] == search.best_threshold_
+    assert (table.loc[~failed, "mean_fit_time"] > 0).all()
+
+
+# -------------------------------------------------------- estimator checks
+def _check_reasons(search):
+    reasons = {
+        "check_dtype_object": (
+            "the check puts a dict in one row of X: every trial's fit of the fold that trains "
+            "on it raises a TypeError, which error_score=nan turns into a failed trial, and "
+            "with every trial failed fit raises ValueError('no completed trial', naming the "
+            "TypeError) instead of the TypeError the check expects"
+        )
+    }
+    if search.tune_threshold:
+        reasons["check_classifiers_classes"] = (
+            "string labels: the default scoring='f1' scores the positive label 1, which they "
+            "lack, so fit refuses them before any trial (pass scoring=make_scorer(f1_score, "
+            "pos_label=...); test_multiclass_and_string_targets_with_fitting_settings)"
+        )
+    return reasons
+
+
+_CHECKED = dict(cv=2, n_trials=2, thresholds=10, random_state=0)
+
+
+@parametrize_with_checks(
+    [
+        # the default: binary targets only (the tags say so), threshold tuned on F1
+        OptunaSearch(LogisticRegression(), C_SPACE, **_CHECKED),
+        # no threshold: the tags forward LogisticRegression's multiclass support
+        OptunaSearch(
+            LogisticRegression(), C_SPACE, tune_threshold=False, scoring="accuracy", **_CHECKED
+        ),
+    ],
+    expected_failed_checks=_check_reasons,
+    xfail_strict=True,
+)
+# some checks make every trial fail on purpose (e.g. a regression target)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.FitFailedWarning")
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
 # ---------------------------------------------------------------- storage
 def test_resume_continues_the_stored_study(noisy, tmp_path):
     X, y = noisy
@@ -293,12 +535,16 @@ class _PruneLaterTrials:
         return trial.number > 0 and trial.last_step >= 1
 
 
-def test_cnn_epochs_from_history_and_pruning(blob_images):
+@pytest.mark.parametrize("in_pipeline", [False, True], ids=["cnn", "pipeline"])
+def test_cnn_epochs_from_history_pruning_and_threshold(blob_images, in_pipeline):
     X, y = blob_images
     cnn = CraterCNNClassifier(**{**TINY_CNN, "random_state": 0})
+    estimator, prefix = cnn, ""
+    if in_pipeline:
+        estimator, prefix = make_pipeline(FunctionTransformer(), cnn), "cratercnnclassifier__"
     search = OptunaSearch(
-        cnn,
-        {"learning_rate": FloatDistribution(1e-3, 3e-2, log=True)},
+        estimator,
+        {f"{prefix}learning_rate": FloatDistribution(1e-3, 3e-2, log=True)},
         cv=2,
         n_trials=2,
         max_epochs=3,
@@ -306,17 +552,19 @@ def test_cnn_epochs_from_history_and_pruning(blob_images):
         random_state=0,
     ).fit(X, y)
     done, pruned = search.study_.trials
-    assert pruned.state == optuna.trial.TrialState.PRUNED
+    assert pruned.state == TrialState.PRUNED
     assert sorted(pruned.intermediate_values) == [0, 1]
     assert pruned.user_attrs["trained_epochs"] == 2
-    # every epoch of both folds reported, at step fold * max_epochs + epoch
+    # every epoch of both folds reported, at step fold * max_epochs + epoch (inside a
+    # pipeline, the callback reaches the CNN by metadata routing)
     assert sorted(done.intermediate_values) == list(range(6))
     assert done.user_attrs["trained_epochs"] == 6
     assert len(done.user_attrs["fold_best_epochs"]) == 2
-    assert search.best_params_["epochs"] == done.user_attrs["best_epoch"]
-    assert search.best_params_["threshold"] == search.best_threshold_
+    assert search.best_params_[f"{prefix}epochs"] == done.user_attrs["best_epoch"]
+    assert search.best_params_[f"{prefix}threshold"] == search.best_threshold_
     best = search.best_estimator_
-    assert isinstance(best, CraterCNNClassifier)
+    assert isinstance(best, Pipeline if in_pipeline else CraterCNNClassifier)
+    best = best[-1] if in_pipeline else best
     assert best.epochs == done.user_attrs["best_epoch"] and best.n_epochs_ == best.epochs
     assert best.threshold == search.best_threshold_
 
@@ -403,6 +651,30 @@ def test_optuna_search_over_self_training(partly_labelled):
     assert sorted(trial.intermediate_values) == [0, 1, 2, 3]
     assert trial.user_attrs["trained_epochs"] >= 4
     assert set(np.unique(search.predict(X))) <= {0, 1}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nesting", ["wrapper_around_pipeline", "pipeline_around_wrapper"])
+def test_optuna_search_over_self_training_and_pipelines(partly_labelled, nesting):
+    from skcrater import SelfTrainingWrapper, SemiSupervisedKFold
+
+    X, y = partly_labelled
+    cnn = CraterCNNClassifier(**TINY_CNN)
+    if nesting == "wrapper_around_pipeline":
+        estimator = SelfTrainingWrapper(make_pipeline(FunctionTransformer(), cnn), max_iter=1)
+        wrapper, inner = "", "estimator__cratercnnclassifier__"
+    else:
+        estimator = make_pipeline(FunctionTransformer(), SelfTrainingWrapper(cnn, max_iter=1))
+        wrapper, inner = "selftrainingwrapper__", "selftrainingwrapper__estimator__"
+    space = default_search_space(estimator)
+    assert set(space) == {f"{wrapper}threshold", f"{inner}learning_rate"}
+    search = OptunaSearch(
+        estimator, space, cv=SemiSupervisedKFold(2), n_trials=1, max_epochs=2, random_state=0
+    ).fit(X, y)
+    best = search.best_params_
+    assert best[f"{inner}threshold"] == search.best_threshold_
+    assert 1 <= best[f"{inner}epochs"] <= 2
+    assert sorted(search.best_trial_.intermediate_values) == [0, 1, 2, 3]
 
 
 # --------------------------------------------------------------------- CLI
