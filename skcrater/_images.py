@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_array
 __all__ = [
     "check_images",
     "check_pixels",
+    "square_shape",
     "to_images",
     "infer_input_scale",
     "scale_images",
@@ -91,6 +92,20 @@ def to_images(X, *, image_shape=None, estimator_name="estimator"):
     return images, (int(found[0]), int(found[1]))
 
 
+def square_shape(n_features):
+    """Return ``(side, side)`` for a flat row of ``n_features`` pixels.
+
+    Raises ``ValueError`` when ``n_features`` is not a perfect square.
+    """
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise ValueError(
+            f"X has {n_features} features per row, which is not a square image "
+            "(e.g. 2304 = 48x48); pass images as (n_samples, height, width) instead."
+        )
+    return side, side
+
+
 def _is_text(X):
     if isinstance(X, str | bytes):
         return True
@@ -113,13 +128,7 @@ def _to_nhwc(X, image_shape, estimator_name):
                     f"features as input (images of {_describe(image_shape)} pixels)."
                 )
             return X.reshape(-1, *image_shape, 1)
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise ValueError(
-                f"X has {n_features} features per row, which is not a square image "
-                "(e.g. 2304 = 48x48); pass images as (n_samples, height, width) instead."
-            )
-        return X.reshape(-1, side, side, 1)
+        return X.reshape(-1, *square_shape(n_features), 1)
     if X.ndim == 3:
         return X[..., np.newaxis]
     if X.ndim == 4:

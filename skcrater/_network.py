@@ -61,13 +61,9 @@ def _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding):
 def check_geometry(image_shape, *, conv_filters, kernel_size, pool_sizes, padding="valid"):
     """Raise ``ValueError`` if the network cannot run on images of this shape.
 
-    Returns the (h, w) of the last feature map.
+    Returns the (h, w) of the last feature map. ``pool_sizes`` has one entry
+    per convolution block (``CraterCNNClassifier`` checks that first).
     """
-    if len(pool_sizes) != len(conv_filters):
-        raise ValueError(
-            f"pool_sizes has {len(pool_sizes)} entries but conv_filters has "
-            f"{len(conv_filters)}: give one pooling size per convolution block."
-        )
     h, w = image_shape
     for stage, h, w in _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding):
         if h < 1 or w < 1:

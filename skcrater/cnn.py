@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 from numbers import Integral, Real
 
@@ -26,28 +25,28 @@ from ._images import (
     check_pixels,
     infer_input_scale,
     scale_images,
+    square_shape,
     to_images,
 )
 from ._network import AUGMENTATIONS, LR_SCHEDULES, TRANSPOSING, check_geometry
 
 __all__ = ["CraterCNNClassifier"]
 
-_NAME = "CraterCNNClassifier"
-
 #: Training tiles on which a fitted network is checked for a constant output.
 _CONSTANT_CHECK_TILES = 256
+#: Smallest batch size of predict_proba (every batch has the same size).
+_PREDICT_BATCH = 256
 
 
 class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
     """Convolutional network classifier for small grayscale image tiles.
 
-    A scikit-learn classifier around a Keras network trained through
-    `scikeras <https://adriangb.com/scikeras/>`_. The default network and
-    learning rate are the published crater recipe: Conv2D(16, 3x3, relu) ->
-    MaxPool(3) -> Conv2D(32, 3x3, relu) -> MaxPool(2) -> Flatten -> Dense(8,
-    relu) -> Dropout(0.5) -> Dense(1, sigmoid), Adam at 3e-4, binary
-    cross-entropy, and the weights of the epoch with the lowest validation
-    loss are kept.
+    A scikit-learn classifier that builds, trains and holds a Keras network
+    (``model_``). The default network and learning rate are the published
+    crater recipe: Conv2D(16, 3x3, relu) -> MaxPool(3) -> Conv2D(32, 3x3,
+    relu) -> MaxPool(2) -> Flatten -> Dense(8, relu) -> Dropout(0.5) ->
+    Dense(1, sigmoid), Adam at 3e-4, binary cross-entropy, and the weights of
+    the epoch with the lowest validation loss are kept.
 
     TensorFlow is imported on the first ``fit``, not when skcrater is.
 
@@ -87,8 +86,10 @@ class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
         Stop when the validation loss has not improved for this many epochs.
         None trains all ``epochs``. Needs ``validation_fraction > 0``.
     threshold : float, default=0.5
-        Decision threshold on the probability of ``classes_[1]`` used by
-        :meth:`predict`; :meth:`predict_proba` does not depend on it.
+        Decision threshold on the probability of ``classes_[1]``:
+        :meth:`predict` gives ``classes_[1]`` where the probability is
+        ``>= threshold``, and :meth:`decision_function` is positive exactly
+        there. :meth:`predict_proba` does not depend on it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
     warm_start : bool, default=False
@@ -134,8 +135,9 @@ default=None
         ``(h, w)`` of the training images; ``predict`` requires the same.
     input_scale_ : float
         Grey value mapped to 1 by ``preprocessing="scale"``.
-    keras_classifier_ : scikeras.wrappers.KerasClassifier
-        The fitted scikeras estimator that holds the network.
+    model_ : keras.Model
+        The fitted network; its single sigmoid output is the probability of
+        ``classes_[1]``.
     history_ : dict of str to list of float
         Per-epoch training record (``loss``, ``accuracy`` and, with a
         validation split, ``val_loss``, ``val_accuracy``).
@@ -249,11 +251,9 @@ default=None
         and ``pool_sizes`` (e.g. ``conv_filters=(16, 64), pool_sizes=(3, 2)``,
         from 14 pixels).
 
-        In 2 x 5-fold spatially grouped cross-validation on the real HRSC48
-        tiles it reached macro-F1 0.914 +- 0.016 against the recipe's 0.884 +-
-        0.016 (better on all 10 folds), and trained on all the data in 0.44
-        to 0.49 of the recipe's wall time (two runs); see
-        ``benchmarks/README.md`` for the ablations behind each choice.
+        How it compares with the recipe on real tiles, in quality and in
+        training time, and the ablations behind each choice are in
+        ``benchmarks/README.md`` (section "Model quality and time to result").
 
         Parameters
         ----------
@@ -295,7 +295,8 @@ default=None
         y : array-like of shape (n_samples,)
             Labels, exactly two distinct values.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-tile weights in the loss (multiplied by ``class_weight``).
+            Per-tile weights in the loss (multiplied by ``class_weight``);
+            both classes must keep some non-zero weight.
         validation_candidates : array-like of bool of shape (n_samples,), default=None
             Tiles from which the validation split may be drawn (default:
             all). :class:`~skcrater.SelfTrainingWrapper` passes its
@@ -318,24 +319,46 @@ default=None
             If the fitted network gives (nearly) the same probability to every
             training tile, so that it predicts one class whatever the tile.
         """
-        images, y01, weights, classes = self._validate_training_data(X, y, sample_weight)
+        self._check_network_params()
+        warm = self._continues_training()
+        images, y, weights, classes = self._check_training_data(X, y, sample_weight, warm)
+        image_shape = images.shape[1:3]
+        input_scale = self.input_scale_ if warm else infer_input_scale(images)
+        x = self._scale(images, input_scale)
+        y01 = (y == classes[1]).astype(np.float32)
         train, val = self._split_validation(y01, validation_candidates, validation_data)
-        x = self._scale(images)
         if validation_data is not None:
-            val_data = self._validation_arrays(validation_data, classes)
-        elif val is not None:
-            val_data = (x[val], y01[val])
+            val_data = self._check_validation_data(
+                validation_data, classes, image_shape, input_scale
+            )
         else:
-            val_data = None
-        self._train(x[train], y01[train], weights[train], val_data, callbacks)
+            val_data = None if val is None else (x[val], y01[val])
+        self._check_schedule(val_data)
+        self.classes_ = classes
+        self.image_shape_ = image_shape
+        self.n_features_in_ = image_shape[0] * image_shape[1]
+        self.input_scale_ = input_scale
+        self._train(x[train], y01[train], weights[train], val_data, callbacks, warm)
         self._warn_if_constant(x[train])
         return self
+
+    def _flat_image_shape(self, n_features):
+        """Return the ``(h, w)`` of the tile held in a flat row of ``n_features`` pixels.
+
+        A flat row is a square tile (``2304 = 48 x 48``); any other length
+        raises ``ValueError``. The one place where ``fit`` reads flat rows as
+        images, so that a subclass can read them otherwise.
+        """
+        return square_shape(n_features)
+
+    def _continues_training(self):
+        return bool(self.warm_start) and hasattr(self, "model_")
 
     def _warn_if_constant(self, x):
         # A network whose units are all inactive for every tile (or that barely
         # trained) gives all tiles one probability and predicts one class; the
-        # recipe did so on 2 of 25 real cross-validation folds
-        # (benchmarks/README.md). Say so at fit time, not in the scores.
+        # recipe did so on some real cross-validation folds (benchmarks/README.md).
+        # Say so at fit time, not in the scores.
         p = np.asarray(self.model_(x[:_CONSTANT_CHECK_TILES], training=False)).ravel()
         if p.size > 1 and np.std(p) < 1e-3:
             warnings.warn(
@@ -344,58 +367,77 @@ default=None
                 "the tile: its units are inactive for every input, or it trained too "
                 "briefly. Fit again with another random_state, more epochs, a different "
                 'learning_rate, preprocessing="standardize" or '
-                "CraterCNNClassifier.recommended().",
+                f"{type(self).__name__}.recommended().",
                 ConvergenceWarning,
                 stacklevel=4,  # the caller of fit, past _fit_context
             )
 
-    def _validate_training_data(self, X, y, sample_weight):
-        conv = tuple(int(f) for f in self.conv_filters)
-        pools = tuple(int(p) for p in self.pool_sizes)
+    def _check_network_params(self):
+        """Parameter checks that ``_parameter_constraints`` cannot express (no data needed)."""
+        conv, pools = _ints(self.conv_filters), _ints(self.pool_sizes)
         if not conv or min(conv) < 1 or min(pools, default=1) < 1:
             raise ValueError(
                 "conv_filters and pool_sizes must be non-empty sequences of positive ints, got "
                 f"conv_filters={self.conv_filters!r}, pool_sizes={self.pool_sizes!r}."
             )
-        reuse = self.warm_start and hasattr(self, "keras_classifier_")
+        if len(pools) != len(conv):
+            raise ValueError(
+                f"pool_sizes has {len(pools)} entries but conv_filters has {len(conv)}: give "
+                "one pooling size per convolution block."
+            )
+
+    def _check_training_data(self, X, y, sample_weight, warm):
+        """Validate the training data against the parameters; sets nothing.
+
+        Returns ``(images, y, weights, classes)``: ``(n, h, w, 1)`` tiles, the
+        1-D labels, float32 per-tile loss weights and the two classes.
+        """
+        name = type(self).__name__
         if y is None:
-            raise ValueError(f"{_NAME} requires y to be passed, but the target y is None.")
-        pixels = check_pixels(X, estimator_name=_NAME)
+            raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+        pixels = check_pixels(X, estimator_name=name)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         classes = np.unique(y)
         if classes.size != 2:
             raise ValueError(
-                f"Only binary classification is supported by {_NAME}: y must hold exactly two "
+                f"Only binary classification is supported by {name}: y must hold exactly two "
                 f"classes, got {classes.size} class(es): {classes.tolist()[:10]}."
             )
-        check_consistent_length(pixels, y)
-        images, image_shape = to_images(
-            pixels, image_shape=self.image_shape_ if reuse else None, estimator_name=_NAME
-        )
-        if self.augment in TRANSPOSING and image_shape[0] != image_shape[1]:
-            raise ValueError(
-                f"augment={self.augment!r} rotates tiles by 90 degrees and needs square tiles, "
-                f"got {image_shape[0]}x{image_shape[1]}; use 'flips' or 'rot180' instead."
-            )
-        if self.max_shift >= min(image_shape):
-            raise ValueError(
-                f"max_shift={self.max_shift} must be smaller than the tiles' sides "
-                f"({image_shape[0]}x{image_shape[1]})."
-            )
-        check_geometry(
-            image_shape,
-            conv_filters=conv,
-            kernel_size=self.kernel_size,
-            pool_sizes=pools,
-            padding=self.padding,
-        )
-        if reuse and not np.array_equal(classes, self.classes_):
+        if warm and not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start fit got classes {classes.tolist()}, but the estimator was fitted on "
                 f"{self.classes_.tolist()}."
             )
-        y01 = (y == classes[1]).astype(np.float32)
+        check_consistent_length(pixels, y)
+        if warm:
+            shape = self.image_shape_
+        else:
+            shape = self._flat_image_shape(pixels.shape[1]) if pixels.ndim == 2 else None
+        images, image_shape = to_images(pixels, image_shape=shape, estimator_name=name)
+        self._check_tile_shape(image_shape)
+        return images, y, self._check_weights(sample_weight, images, y), classes
+
+    def _check_tile_shape(self, image_shape):
+        h, w = image_shape
+        if self.augment in TRANSPOSING and h != w:
+            raise ValueError(
+                f"augment={self.augment!r} rotates tiles by 90 degrees and needs square tiles, "
+                f"got {h}x{w}; use 'flips' or 'rot180' instead."
+            )
+        if self.max_shift >= min(h, w):
+            raise ValueError(
+                f"max_shift={self.max_shift} must be smaller than the tiles' sides ({h}x{w})."
+            )
+        check_geometry(
+            image_shape,
+            conv_filters=_ints(self.conv_filters),
+            kernel_size=self.kernel_size,
+            pool_sizes=_ints(self.pool_sizes),
+            padding=self.padding,
+        )
+
+    def _check_weights(self, sample_weight, images, y):
         weights = _check_sample_weight(
             sample_weight, images, dtype=np.float32, ensure_non_negative=True
         )
@@ -403,12 +445,23 @@ default=None
             weights = weights * compute_sample_weight(self.class_weight, y)
         if not weights.any():
             raise ValueError("Sample weights must contain at least one non-zero weight.")
-        if not reuse:
-            self.input_scale_ = infer_input_scale(images)
-        self.classes_ = classes
-        self.image_shape_ = image_shape
-        self.n_features_in_ = image_shape[0] * image_shape[1]
-        return images, y01, weights.astype(np.float32), classes
+        weighted = np.unique(y[weights > 0])
+        if weighted.size < 2:
+            # a loss that ignores one class cannot learn where the boundary lies
+            raise ValueError(
+                f"{type(self).__name__} needs non-zero weight on both classes, but "
+                "sample_weight and class_weight leave only class "
+                f"{weighted.tolist()[0]!r} weighted."
+            )
+        return weights.astype(np.float32)
+
+    def _check_schedule(self, val_data):
+        if self.lr_schedule == "plateau" and val_data is None:
+            raise ValueError(
+                'lr_schedule="plateau" watches the validation loss: it needs '
+                "validation_fraction > 0 (and enough tiles to hold some out) or "
+                "validation_data."
+            )
 
     def _split_validation(self, y01, candidates, validation_data):
         """Return (train indices, validation indices or None)."""
@@ -433,75 +486,53 @@ default=None
         train = np.setdiff1d(everything, val, assume_unique=True)
         return train, np.sort(val)
 
-    def _validation_arrays(self, validation_data, classes):
+    def _check_validation_data(self, validation_data, classes, image_shape, input_scale):
         try:
             X_val, y_val = validation_data
         except (TypeError, ValueError) as exc:
             raise ValueError("validation_data must be a tuple (X_val, y_val).") from exc
-        images, _ = check_images(X_val, image_shape=self.image_shape_, estimator_name=_NAME)
+        images, _ = check_images(X_val, image_shape=image_shape, estimator_name=type(self).__name__)
         y_val = column_or_1d(y_val)
         check_consistent_length(images, y_val)
         unknown = np.setdiff1d(np.unique(y_val), classes)
         if unknown.size:
             raise ValueError(f"validation_data has labels not seen in y: {unknown.tolist()}.")
-        return self._scale(images), (y_val == classes[1]).astype(np.float32)
+        return self._scale(images, input_scale), (y_val == classes[1]).astype(np.float32)
 
     def _seed(self):
         if self.random_state is None:
             return None
         return int(check_random_state(self.random_state).randint(2**31 - 1))
 
-    def _train(self, x, y01, weights, val_data, callbacks):
-        from scikeras.wrappers import KerasClassifier
-
-        from ._network import build_network, lr_schedule_callback, seeded
+    def _train(self, x, y01, weights, val_data, callbacks, warm):
+        from ._network import build_network, seeded
 
         seed = self._seed()
-        stopper = _best_epoch_callback(self.epochs if self.patience is None else self.patience)
-        extra = list(callbacks or [])
-        if self.lr_schedule == "plateau" and val_data is None:
-            raise ValueError(
-                'lr_schedule="plateau" watches the validation loss: it needs '
-                "validation_fraction > 0 or validation_data."
-            )
-        schedule = lr_schedule_callback(
-            self.lr_schedule,
-            learning_rate=float(self.learning_rate),
-            epochs=self.epochs,
-            patience=self.patience,
-        )
-        extra = ([schedule] if schedule is not None else []) + extra
-        if self.warm_start and hasattr(self, "keras_classifier_"):
-            # scikeras uses a Model instance as it is: training goes on from its weights.
-            model = self.keras_classifier_.model_
-        else:
-            model = functools.partial(build_network, **self._network_params())
-        # A new scikeras wrapper per fit: scikeras only reads its callbacks when it initialises.
-        self.keras_classifier_ = KerasClassifier(
-            model=model,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            verbose=self.verbose,
-            callbacks=([stopper] if val_data is not None else []) + extra,
-        )
+        stopper = None
+        if val_data is not None:
+            stopper = _best_epoch_callback(self.epochs if self.patience is None else self.patience)
+        own = [c for c in (stopper, self._schedule_callback()) if c is not None]
         with seeded(seed):
-            if self.augment is None and not self.max_shift:
-                self.keras_classifier_.fit(
-                    x, y01, sample_weight=weights, validation_data=val_data, shuffle=True
-                )
-                history = self.keras_classifier_.history_
-            else:
-                history = self._fit_augmented(x, y01, weights, val_data, seed)
+            model = self.model_ if warm else build_network(**self._network_params())
+            history = model.fit(
+                **self._training_batches(x, y01, weights, seed),
+                epochs=self.epochs,
+                validation_data=val_data,
+                callbacks=own + list(callbacks or []),
+                verbose=self.verbose,
+            ).history
+        self.model_ = model
         self.history_ = {key: [float(v) for v in values] for key, values in history.items()}
         self.n_epochs_ = len(self.history_["loss"])
-        self.best_epoch_ = stopper.best_epoch + 1 if val_data is not None else self.n_epochs_
+        self.best_epoch_ = self.n_epochs_ if stopper is None else stopper.best_epoch + 1
 
-    def _fit_augmented(self, x, y01, weights, val_data, seed):
-        """Train on freshly augmented batches; scikeras only takes arrays, so
-        it builds the network and Keras trains it on a ``tf.data.Dataset``."""
+    def _training_batches(self, x, y01, weights, seed):
+        """Keras ``fit`` arguments for the training data: arrays, or a
+        ``tf.data`` pipeline of freshly augmented batches."""
+        if self.augment is None and not self.max_shift:
+            return dict(x=x, y=y01, sample_weight=weights, batch_size=self.batch_size, shuffle=True)
         from ._network import augmented_batches
 
-        wrapper = self.keras_classifier_.initialize(x, y01)
         batches = augmented_batches(
             x,
             y01,
@@ -511,22 +542,25 @@ default=None
             batch_size=self.batch_size,
             seed=seed,
         )
-        return wrapper.model_.fit(
-            batches,
+        return dict(x=batches, shuffle=False)  # the dataset shuffles every epoch itself
+
+    def _schedule_callback(self):
+        from ._network import lr_schedule_callback
+
+        return lr_schedule_callback(
+            self.lr_schedule,
+            learning_rate=float(self.learning_rate),
             epochs=self.epochs,
-            validation_data=val_data,
-            callbacks=wrapper.callbacks,
-            verbose=self.verbose,
-            shuffle=False,  # the dataset shuffles every epoch itself
-        ).history
+            patience=self.patience,
+        )
 
     def _network_params(self):
         return dict(
             image_shape=self.image_shape_,
-            conv_filters=tuple(int(f) for f in self.conv_filters),
+            conv_filters=_ints(self.conv_filters),
             kernel_size=int(self.kernel_size),
-            pool_sizes=tuple(int(p) for p in self.pool_sizes),
-            dense_units=tuple(int(u) for u in self.dense_units),
+            pool_sizes=_ints(self.pool_sizes),
+            dense_units=_ints(self.dense_units),
             dropout=float(self.dropout),
             batch_norm=bool(self.batch_norm),
             padding=self.padding,
@@ -534,14 +568,8 @@ default=None
         )
 
     # -------------------------------------------------------------- predict
-    @property
-    def model_(self):
-        """The fitted ``keras.Model`` (read-only view of ``keras_classifier_.model_``)."""
-        check_is_fitted(self, "keras_classifier_")
-        return self.keras_classifier_.model_
-
-    def _scale(self, images):
-        return scale_images(images, preprocessing=self.preprocessing, input_scale=self.input_scale_)
+    def _scale(self, images, input_scale):
+        return scale_images(images, preprocessing=self.preprocessing, input_scale=input_scale)
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -556,15 +584,34 @@ default=None
         proba : ndarray of shape (n_samples, 2)
             Columns follow ``classes_``.
         """
-        check_is_fitted(self, "keras_classifier_")
-        images, _ = check_images(X, image_shape=self.image_shape_, estimator_name=_NAME)
-        x = self._scale(images)
-        p1 = self.model_.predict(x, batch_size=max(256, self.batch_size), verbose=0)
-        p1 = np.asarray(p1, dtype=np.float64).reshape(-1)
+        check_is_fitted(self, "model_")
+        images, _ = check_images(
+            X, image_shape=self.image_shape_, estimator_name=type(self).__name__
+        )
+        p1 = self._positive_proba(self._scale(images, self.input_scale_))
         return np.column_stack([1.0 - p1, p1])
 
+    def _positive_proba(self, x):
+        # Keras' last float32 bit depends on the batch shape (a tile alone and in
+        # a batch of 20 differ); batches of one fixed size, the last one padded,
+        # make a tile's probability independent of the tiles predicted with it.
+        size = max(_PREDICT_BATCH, self.batch_size)
+        n = x.shape[0]
+        padded = np.zeros((-(-n // size) * size, *x.shape[1:]), dtype=x.dtype)
+        padded[:n] = x
+        p1 = self.model_.predict(padded, batch_size=size, verbose=0)
+        return np.asarray(p1, dtype=np.float64).reshape(-1)[:n]
+
     def decision_function(self, X):
-        """Probability of ``classes_[1]`` (the score ``threshold`` applies to).
+        """Signed score of ``classes_[1]``: positive exactly where :meth:`predict` gives it.
+
+        The score is ``logit(p) - logit(threshold)``, in float64, where ``p`` is
+        the probability of ``classes_[1]``. ``p`` and ``threshold`` are clipped
+        to ``[1e-300, 1 - 2**-53]`` first, so that the score stays finite
+        (p = 0 or 1, threshold = 0 or 1). Where ``p == threshold``, or where
+        the clipping makes the two logits equal, the score is the smallest
+        float of :meth:`predict`'s sign (``p >= threshold`` is positive), so it
+        is never 0. It orders tiles as ``predict_proba`` does.
 
         Parameters
         ----------
@@ -574,8 +621,15 @@ default=None
         Returns
         -------
         scores : ndarray of shape (n_samples,)
+            ``scores > 0`` exactly where ``predict`` returns ``classes_[1]``;
+            ``FixedThresholdClassifier(clf, response_method="decision_function")``
+            predicts as ``clf`` does.
         """
-        return self.predict_proba(X)[:, 1]
+        p = self.predict_proba(X)[:, 1]
+        t = float(self.threshold)
+        score = _logit(p) - _logit(t)
+        tiny = np.nextafter(0.0, 1.0)
+        return np.where(p >= t, np.maximum(score, tiny), np.minimum(score, -tiny))
 
     def predict(self, X):
         """Predict labels: ``classes_[1]`` where its probability >= ``threshold``.
@@ -588,9 +642,10 @@ default=None
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            ``classes_[1]`` exactly where :meth:`decision_function` is positive.
         """
-        scores = self.decision_function(X)
-        return self.classes_[(scores >= self.threshold).astype(int)]
+        positive = self.decision_function(X) > 0  # checks that it is fitted
+        return self.classes_[positive.astype(int)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -625,6 +680,20 @@ _RECOMMENDED = dict(
     batch_size=64,
     patience=12,
 )
+
+
+#: Probabilities are clipped to this range before their logit, to keep it finite:
+#: the ends lie beyond every float32 probability strictly between 0 and 1.
+_P_RANGE = (1e-300, 1.0 - 2.0**-53)
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, dtype=np.float64), *_P_RANGE)
+    return np.log(p) - np.log1p(-p)
+
+
+def _ints(values):
+    return tuple(int(v) for v in values)
 
 
 def _best_epoch_callback(patience):

@@ -38,7 +38,6 @@ import io
 import json
 import math
 import os
-import secrets
 import sys
 import tempfile
 import zipfile
@@ -46,6 +45,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from ._files import atomic_writer, check_destination
 
 __all__ = ["save", "load", "read_manifest", "ModelFileError", "SUPPORTED_CLASSES", "FORMAT_VERSION"]
 
@@ -125,6 +126,9 @@ def save(estimator, path, *, overwrite=False, metadata=None):
         If the estimator, or something it holds, cannot be stored safely.
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+    IsADirectoryError, FileNotFoundError
+        If ``path`` is a folder, or names a file in a folder that does not
+        exist.
 
     See Also
     --------
@@ -141,13 +145,7 @@ def save(estimator, path, *, overwrite=False, metadata=None):
     >>> load(path).predict([[0.5], [2.5]])
     array([0, 1])
     """
-    path = Path(os.fspath(path))
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; give a file name such as model.skcrater.")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"Cannot save to {path}: folder {path.parent} does not exist.")
+    path = check_destination(path, overwrite=overwrite)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}.")
     writer = _Writer()
@@ -274,9 +272,10 @@ class _Writer:
         params = est.get_params(deep=False)
         state = {key: value for key, value in vars(est).items() if key not in params}
         node = {"class": name, "params": self.value(params, f"{where}.params")}
-        if name == _CNN and "keras_classifier_" in state:
-            del state["keras_classifier_"]
-            node["network"] = self.network(est.model_)
+        if name == _CNN and "model_" in state:
+            # format 1 keeps the CNN's network beside its attributes (not among them),
+            # so that files stay readable by every skcrater that reads format 1
+            node["network"] = self.network(state.pop("model_"))
         node["attributes"] = self.value(state, where)
         return node
 
@@ -377,7 +376,7 @@ class _Reader:
             ) from exc
         vars(est).update(attributes)
         if node["class"] == _CNN and "network" in node:
-            _attach_network(est, self.network(node["network"]))
+            est.model_ = self.network(node["network"])
         return est
 
     def network(self, name):
@@ -430,26 +429,6 @@ class _Reader:
             return np.load(io.BytesIO(self.member(name)), allow_pickle=False)
         except ValueError as exc:
             raise ModelFileError(f"{self.path}: cannot read array {name!r}: {exc}") from exc
-
-
-def _attach_network(est, model):
-    """Give a restored CraterCNNClassifier a fitted scikeras wrapper around ``model``.
-
-    ``initialize`` on two dummy tiles sets scikeras' encoders and metadata
-    exactly as a fit on (n, h, w, 1) float32 tiles and float32 0/1 targets
-    does, without building or training a network; the ``model`` parameter is
-    then dropped so that the wrapper does not hold the network twice.
-    """
-    from collections import defaultdict
-
-    from scikeras.wrappers import KerasClassifier
-
-    h, w = est.image_shape_
-    wrapper = KerasClassifier(model=model, warm_start=True, verbose=0)
-    wrapper.initialize(np.zeros((2, h, w, 1), np.float32), np.array([0.0, 1.0], np.float32))
-    wrapper.set_params(model=None)
-    wrapper.history_ = defaultdict(list, {k: list(v) for k, v in est.history_.items()})
-    est.keras_classifier_ = wrapper
 
 
 # ---------------------------------------------------------------- allow-list
@@ -507,7 +486,7 @@ def _library_versions(has_networks):
     import skcrater
 
     versions = {"skcrater": skcrater.__version__}
-    for package in ("scikit-learn", "numpy", *(("keras", "scikeras") if has_networks else ())):
+    for package in ("scikit-learn", "numpy", *(("keras",) if has_networks else ())):
         with contextlib.suppress(PackageNotFoundError):
             versions[package] = version(package)
     return versions
@@ -518,38 +497,11 @@ def _format_versions(versions):
 
 
 def _write_atomically(path, members, manifest, *, overwrite):
-    # a random name beside the target, created with the usual permissions (not mkstemp's 0600)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
-    try:
-        with open(tmp, "xb") as file:
-            with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(_MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
-                for name, data in members.items():
-                    archive.writestr(name, data)
-            file.flush()
-            os.fsync(file.fileno())
-        _publish(tmp, path, overwrite=overwrite)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _publish(tmp, path, *, overwrite):
-    """Rename the finished file into place (never replacing one unless ``overwrite``)."""
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    try:
-        os.link(tmp, path)  # atomic and fails if path appeared meanwhile
-    except FileExistsError:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.") from None
-    except OSError:  # file systems without hard links
-        if path.exists():
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.") from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
+    with atomic_writer(path, overwrite=overwrite) as file:
+        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(_MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
+            for name, data in members.items():
+                archive.writestr(name, data)
 
 
 def _read(path):

@@ -3,6 +3,8 @@
 import json
 import pickle
 import re
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -74,6 +76,31 @@ def test_cnn_round_trip_is_exact(cnn, data, tmp_path):
     assert loaded.model_.count_params() == cnn.model_.count_params()
 
 
+def test_cnn_network_is_stored_beside_its_attributes(cnn, tmp_path):
+    # the layout of format 1, which every skcrater reading format 1 understands
+    node = read_manifest(save(cnn, tmp_path / "cnn.skcrater"))["estimator"]
+    assert node["network"].startswith("networks/")
+    assert "model_" not in node["attributes"]
+    assert {"classes_", "image_shape_", "input_scale_", "history_"} <= set(node["attributes"])
+
+
+def test_loading_a_cnn_restores_its_network_without_scikeras(cnn, data, tmp_path):
+    # the network is put back as it was saved: no wrapper set up on dummy tiles
+    X, _ = data
+    path = save(cnn, tmp_path / "cnn.skcrater")
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "p.npy", cnn.predict_proba(X))
+    code = (
+        "import sys, numpy as np\n"
+        "from skcrater import load\n"
+        f"clf = load({str(path)!r})\n"
+        f"X, p = np.load({str(tmp_path / 'X.npy')!r}), np.load({str(tmp_path / 'p.npy')!r})\n"
+        "np.testing.assert_array_equal(clf.predict_proba(X), p)\n"
+        "assert 'scikeras' not in sys.modules, 'scikeras imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_loaded_cnn_pickles_clones_and_keeps_training(cnn, data, tmp_path):
     X, y = data
     loaded = load(save(cnn, tmp_path / "cnn.skcrater"))
@@ -123,7 +150,7 @@ def test_self_training_wrapper_round_trip(cnn, data, tmp_path):
     )
     assert loaded.threshold == {0: 0.5, 1: 0.5}
     assert loaded.estimator_.history_ == model.estimator_.history_
-    assert not hasattr(loaded.estimator, "keras_classifier_")  # the unfitted template
+    assert not hasattr(loaded.estimator, "model_")  # the unfitted template
 
 
 @pytest.mark.parametrize(
@@ -305,3 +332,20 @@ def test_keras_safe_mode_refuses_lambda_layers(tmp_path):
     name = writer.network(model)
     with pytest.raises(ModelFileError, match="cannot read network.*safe_mode"):
         persistence._Reader(writer.members, tmp_path, {}).network(name)
+
+
+def test_a_file_that_appears_during_save_is_not_replaced(logreg, tmp_path, monkeypatch):
+    """The no-clobber rename of the shared writer (skcrater._files) holds for model files."""
+    path = tmp_path / "model.skcrater"
+    original = zipfile.ZipFile.writestr
+
+    def another_process_takes_the_name(self, name, data, *args, **kwargs):
+        if not path.exists():
+            path.write_bytes(b"theirs")
+        return original(self, name, data, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", another_process_takes_the_name)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save(logreg, path)
+    assert path.read_bytes() == b"theirs"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
