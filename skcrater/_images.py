@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Accepted values of the ``preprocessing`` parameter of the estimators.
-PREPROCESSING_MODES = ("scale", "standardize")
+PREPROCESSING_MODES = ("scale", "standardize", "local")
 
 # Guards the division of a flat (constant) tile; far below any real contrast.
 _STD_EPS = 1e-6
@@ -180,8 +180,9 @@ def scale_images(images, *, preprocessing="scale", input_scale=255.0):
     ----------
     images : ndarray
         Tiles from :func:`check_images`.
-    preprocessing : {"scale", "standardize"}, default="scale"
-        ``"scale"`` divides by ``input_scale`` (0..255 becomes 0..1);
+    preprocessing : {"scale", "standardize", "local"}, default="scale"
+        ``"scale"`` and ``"local"`` divide by ``input_scale`` (0..255 becomes
+        0..1; ``"local"`` then normalises inside the network);
         ``"standardize"`` standardises every tile on its own (see
         :func:`standardize_tiles`).
     input_scale : float, default=255.0
@@ -189,6 +190,6 @@ def scale_images(images, *, preprocessing="scale", input_scale=255.0):
     """
     if preprocessing == "standardize":
         return standardize_tiles(images)
-    if preprocessing == "scale":
+    if preprocessing in ("scale", "local"):  # "local" normalises inside the network
         return np.asarray(images, dtype=np.float32) / np.float32(input_scale)
     raise ValueError(f"preprocessing must be one of {PREPROCESSING_MODES}, got {preprocessing!r}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["local_contrast_layer"]
+__all__ = ["local_contrast_layer", "register_layers"]
 
 
 @functools.cache
@@ -54,3 +54,8 @@ def _layer_class():
 def local_contrast_layer(size=15, epsilon=1e-3, **kwargs):
     """A new :class:`LocalContrastNormalization` Keras layer (see its docstring)."""
     return _layer_class()(size=size, epsilon=epsilon, **kwargs)
+
+
+def register_layers():
+    """Register skcrater's layers with Keras (for loading saved networks)."""
+    _layer_class()

@@ -47,9 +47,12 @@ TRANSPOSING = frozenset({"rot90", "dihedral"})
 LR_SCHEDULES = ("cosine", "plateau")
 
 
-def _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding):
-    """Yield the (h, w) after every conv and pooling stage."""
+def _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding, local_size=None):
+    """Yield the (h, w) after every stage: local normalisation, convolutions, poolings."""
     h, w = image_shape
+    if local_size is not None:
+        h, w = h - local_size + 1, w - local_size + 1
+        yield "local contrast normalisation", h, w
     for pool in pool_sizes[: len(conv_filters)]:
         if padding == "valid":
             h, w = h - kernel_size + 1, w - kernel_size + 1
@@ -58,21 +61,24 @@ def _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding):
         yield "pooling", h, w
 
 
-def check_geometry(image_shape, *, conv_filters, kernel_size, pool_sizes, padding="valid"):
+def check_geometry(
+    image_shape, *, conv_filters, kernel_size, pool_sizes, padding="valid", local_size=None
+):
     """Raise ``ValueError`` if the network cannot run on images of this shape.
 
     Returns the (h, w) of the last feature map. ``pool_sizes`` has one entry
     per convolution block (``CraterCNNClassifier`` checks that first).
     """
     h, w = image_shape
-    for stage, h, w in _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding):
+    stages = _feature_sides(image_shape, conv_filters, kernel_size, pool_sizes, padding, local_size)
+    for stage, h, w in stages:
         if h < 1 or w < 1:
             raise ValueError(
                 f"Images of {image_shape[0]}x{image_shape[1]} pixels are too small for this "
                 f"network: the feature map vanishes at a {stage} layer "
                 f"(conv_filters={tuple(conv_filters)}, kernel_size={kernel_size}, "
-                f"pool_sizes={tuple(pool_sizes)}). Use larger images, fewer blocks or "
-                "smaller pooling."
+                f"pool_sizes={tuple(pool_sizes)}, local_size={local_size}). Use larger images, "
+                "fewer blocks or smaller pooling."
             )
     return h, w
 
@@ -88,6 +94,7 @@ def build_network(
     batch_norm=False,
     padding="valid",
     learning_rate=3e-4,
+    local_size=None,
 ):
     """Build and compile the CNN for binary classification.
 
@@ -115,6 +122,10 @@ def build_network(
         Padding of the convolutions.
     learning_rate : float
         Adam's learning rate.
+    local_size : int or None
+        When given, the network first normalises each pixel by the mean and
+        standard deviation of its ``local_size x local_size`` neighbourhood
+        (``skcrater._layers``), which shrinks the maps by ``local_size - 1``.
 
     Returns
     -------
@@ -126,6 +137,10 @@ def build_network(
 
     inputs = keras.Input(shape=(*image_shape, 1), name="tiles")
     x = inputs
+    if local_size is not None:
+        from ._layers import local_contrast_layer
+
+        x = local_contrast_layer(local_size, name="local_contrast")(x)
     for filters, pool in zip(conv_filters, pool_sizes, strict=True):
         x = layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm)(x)
         if batch_norm:

@@ -55,7 +55,9 @@ def _add_model_options(parser):
     group.add_argument("--threshold", type=_unit_float, help="decision threshold on p(crater)")
     group.add_argument("--patience", type=_positive_int, help="early-stopping patience (epochs)")
     group.add_argument(
-        "--preprocessing", choices=("scale", "standardize"), help="grey-level scaling of tiles"
+        "--preprocessing",
+        choices=("scale", "standardize", "local"),
+        help="grey-level scaling of tiles",
     )
     group.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
 

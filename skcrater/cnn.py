@@ -66,12 +66,22 @@ class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
         Batch normalisation after every convolution.
     padding : {"valid", "same"}, default="valid"
         Padding of the convolutions.
-    preprocessing : {"scale", "standardize"}, default="scale"
+    preprocessing : {"scale", "standardize", "local"}, default="scale"
         ``"scale"`` maps grey levels to [0, 1] (0..255 integers or floats
         outside [0, 1] are divided by 255, floats in [0, 1] are kept; the
         choice is made in ``fit`` and reused in ``predict``).
         ``"standardize"`` gives each tile zero mean and unit variance, which
-        makes the model blind to exposure and contrast.
+        makes the model blind to exposure and contrast. ``"local"`` scales
+        as ``"scale"`` does, then the network's first layer gives each pixel
+        zero mean and unit variance over its ``local_size x local_size``
+        neighbourhood: as blind to exposure and contrast, and, being a
+        convolution-like operation, it computes the same in a cut tile as in
+        a whole image, so that :class:`~skcrater.detection.CraterDetector`
+        can scan images fully convolutionally. It makes the feature maps
+        ``local_size - 1`` pixels smaller.
+    local_size : int, default=15
+        Side (odd) of the neighbourhood of ``preprocessing="local"``;
+        ignored otherwise.
     learning_rate : float, default=3e-4
         Adam's learning rate.
     epochs : int, default=75
@@ -173,6 +183,7 @@ default=None
         "batch_norm": ["boolean"],
         "padding": [StrOptions({"valid", "same"})],
         "preprocessing": [StrOptions(set(PREPROCESSING_MODES))],
+        "local_size": [Interval(Integral, 3, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -199,6 +210,7 @@ default=None
         batch_norm=False,
         padding="valid",
         preprocessing="scale",
+        local_size=15,
         learning_rate=3e-4,
         epochs=75,
         batch_size=32,
@@ -221,6 +233,7 @@ default=None
         self.batch_norm = batch_norm
         self.padding = padding
         self.preprocessing = preprocessing
+        self.local_size = local_size
         self.learning_rate = learning_rate
         self.epochs = epochs
         self.batch_size = batch_size
@@ -249,7 +262,8 @@ default=None
         improvement. Nothing in it depends on the tile size, but tiles must be
         at least 26 pixels a side; for smaller ones, override ``conv_filters``
         and ``pool_sizes`` (e.g. ``conv_filters=(16, 64), pool_sizes=(3, 2)``,
-        from 14 pixels).
+        from 14 pixels). ``recommended(preprocessing="local")``, the
+        detector's classifier, needs ``local_size - 1`` (14) pixels more.
 
         How it compares with the recipe on real tiles, in quality and in
         training time, and the ablations behind each choice are in
@@ -380,6 +394,11 @@ default=None
                 "conv_filters and pool_sizes must be non-empty sequences of positive ints, got "
                 f"conv_filters={self.conv_filters!r}, pool_sizes={self.pool_sizes!r}."
             )
+        if self.local_size % 2 == 0:
+            raise ValueError(
+                f"local_size={self.local_size} must be odd, so that each pixel is the centre "
+                "of its neighbourhood."
+            )
         if len(pools) != len(conv):
             raise ValueError(
                 f"pool_sizes has {len(pools)} entries but conv_filters has {len(conv)}: give "
@@ -435,7 +454,11 @@ default=None
             kernel_size=self.kernel_size,
             pool_sizes=_ints(self.pool_sizes),
             padding=self.padding,
+            local_size=self._local_size(),
         )
+
+    def _local_size(self):
+        return int(self.local_size) if self.preprocessing == "local" else None
 
     def _check_weights(self, sample_weight, images, y):
         weights = _check_sample_weight(
@@ -565,6 +588,7 @@ default=None
             batch_norm=bool(self.batch_norm),
             padding=self.padding,
             learning_rate=float(self.learning_rate),
+            local_size=self._local_size(),
         )
 
     # -------------------------------------------------------------- predict

@@ -382,6 +382,9 @@ class _Reader:
     def network(self, name):
         import keras
 
+        from ._layers import register_layers
+
+        register_layers()  # skcrater's own layers, known to Keras by their registered names
         data = self.member(name)
         with tempfile.TemporaryDirectory() as tmp:
             file = os.path.join(tmp, "network.keras")

@@ -225,3 +225,64 @@ def test_recommended_documented_override_trains_on_14_pixel_tiles():
     X, y = make_blob_images(n=20, side=13, random_state=2)
     with pytest.raises(ValueError, match="too small"):
         CraterCNNClassifier.recommended(**two_blocks).fit(X, y)
+
+
+# ------------------------------------------------------ local contrast normalisation
+LOCAL = dict(
+    conv_filters=(4,),
+    pool_sizes=(2,),
+    dense_units=(4,),
+    dropout=0.0,
+    epochs=3,
+    learning_rate=1e-2,
+    preprocessing="local",
+    local_size=5,
+    random_state=0,
+)
+
+
+def test_local_preprocessing_normalises_inside_the_network():
+    X, y = make_blob_images(n=48, side=16)
+    clf = CraterCNNClassifier(**LOCAL).fit(X, y)
+    assert clf.model_.layers[1].name == "local_contrast"
+    assert clf.model_.layers[1].get_config()["size"] == 5
+    p = clf.predict_proba(X)[:, 1]
+    assert p.std() > 0.01
+    # an affine change of exposure changes only the rounding to uint8
+    darker = np.clip(np.rint(0.6 * X.astype(float) + 30), 0, 255).astype(np.uint8)
+    np.testing.assert_allclose(clf.predict_proba(darker)[:, 1], p, atol=0.05)
+    scaled = CraterCNNClassifier(**{**LOCAL, "preprocessing": "scale"}).fit(X, y)
+    assert scaled.model_.layers[1].name != "local_contrast"
+
+
+def test_local_size_must_be_odd_and_fit_the_tiles():
+    X, y = make_blob_images(n=20, side=16)
+    with pytest.raises(ValueError, match="local_size=6 must be odd"):
+        CraterCNNClassifier(**{**LOCAL, "local_size": 6}).fit(X, y)
+    with pytest.raises(ValueError, match="vanishes at a local contrast normalisation"):
+        CraterCNNClassifier(**{**LOCAL, "local_size": 17}).fit(X, y)
+    # ignored unless preprocessing="local"
+    CraterCNNClassifier(**{**LOCAL, "preprocessing": "scale", "local_size": 31, "epochs": 1}).fit(
+        X, y
+    )
+
+
+def test_local_preprocessing_round_trips_through_a_model_file(tmp_path):
+    from skcrater import load, save
+
+    X, y = make_blob_images(n=32, side=16)
+    clf = CraterCNNClassifier(**LOCAL).fit(X, y)
+    path = save(clf, tmp_path / "local.skcrater")
+    np.testing.assert_array_equal(load(path).predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(clf)).predict_proba(X), clf.predict_proba(X)
+    )
+
+
+def test_recommended_with_local_preprocessing_needs_14_more_pixels():
+    X, y = make_blob_images(n=20, side=40, random_state=2)
+    clf = CraterCNNClassifier.recommended(preprocessing="local", epochs=1, random_state=0)
+    assert clf.fit(X, y).image_shape_ == (40, 40)
+    X, y = make_blob_images(n=20, side=39, random_state=2)
+    with pytest.raises(ValueError, match="39x39 pixels are too small"):
+        clf.fit(X, y)
