@@ -1,4 +1,4 @@
-"""The ``skcrater`` command line: demo, train, predict, report and tune.
+"""The ``skcrater`` command line: demo, train, predict, report, tune, fit-detector, detect.
 
 Examples
 --------
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._files import refuse_existing
+from ._files import check_destination, refuse_existing
 
 __all__ = ["main", "build_parser"]
 
@@ -166,7 +166,68 @@ def build_parser():
         help="seed of the networks and, without --storage, of the sampler (default: 0)",
     )
     tune.set_defaults(handler=_cmd_tune)
+    _add_detection_commands(sub)
     return parser
+
+
+def _add_detection_commands(sub):
+    fit = sub.add_parser(
+        "fit-detector", help="train a crater detector from images and their crater catalogues"
+    )
+    fit.add_argument(
+        "--image", type=Path, action="append", required=True, help="PGM, PNG or TIFF (repeat)"
+    )
+    fit.add_argument(
+        "--catalogue",
+        type=Path,
+        action="append",
+        required=True,
+        help="CSV of x, y, diameter in pixels, one per --image, in the same order",
+    )
+    fit.add_argument("--model", type=Path, required=True, help="where to save the detector")
+    fit.add_argument("--window", type=_positive_int, default=48, help="tile side (default: 48)")
+    fit.add_argument(
+        "--diameter-range",
+        type=float,
+        nargs=2,
+        default=(16.0, 40.0),
+        metavar=("LOW", "HIGH"),
+        help="crater diameters the window detects, in pixels (default: 16 40)",
+    )
+    fit.add_argument(
+        "--max-diameter", type=float, default=300.0, help="largest crater to look for (px)"
+    )
+    fit.add_argument("--epochs", type=_positive_int, help="maximum training epochs of the CNN")
+    fit.add_argument(
+        "--hard-negative-rounds",
+        type=int,
+        default=0,
+        choices=(0, 1, 2),
+        help="retrain with the detector's own false detections on the training images",
+    )
+    fit.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    fit.add_argument("--overwrite", action="store_true", help="replace an existing model")
+    fit.set_defaults(handler=_cmd_fit_detector)
+
+    detect = sub.add_parser("detect", help="find craters in an image with a saved detector")
+    detect.add_argument(
+        "--model", type=Path, required=True, help="a detector saved by fit-detector"
+    )
+    detect.add_argument("--image", type=Path, required=True, help="PGM, PNG or TIFF")
+    detect.add_argument("--out", type=Path, required=True, help="CSV of x, y, diameter, score")
+    detect.add_argument("--overlay", type=Path, help="PNG of the detections over the image")
+    detect.add_argument(
+        "--catalogue", type=Path, help="known craters: print precision, recall and F1"
+    )
+    detect.add_argument("--threshold", type=_unit_float, help="smallest score kept")
+    detect.add_argument(
+        "--min-diameter", type=float, help="with --catalogue: smallest diameter scored (px)"
+    )
+    detect.add_argument(
+        "--max-diameter", type=float, help="with --catalogue: largest diameter scored (px)"
+    )
+    detect.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    detect.set_defaults(handler=_cmd_detect)
 
 
 def _print_metrics(metrics):
@@ -334,6 +395,110 @@ def _cmd_tune(args):
     return 0
 
 
+def _cmd_fit_detector(args):
+    from .cnn import CraterCNNClassifier
+    from .detection import CraterDetector, read_catalogue, read_image
+    from .persistence import save
+
+    if len(args.image) != len(args.catalogue):
+        raise ValueError(
+            f"got {len(args.image)} --image and {len(args.catalogue)} --catalogue; give one "
+            "catalogue per image, in the same order"
+        )
+    _refuse_outputs([args.model], args.overwrite)
+    images = [read_image(path) for path in args.image]
+    catalogues = [
+        read_catalogue(path, image_shape=image.shape)
+        for path, image in zip(args.catalogue, images, strict=True)
+    ]
+    cnn = CraterCNNClassifier.recommended(
+        preprocessing="local",
+        class_weight="balanced",
+        random_state=args.random_state,
+        verbose=2,
+        **({} if args.epochs is None else {"epochs": args.epochs}),
+    )
+    detector = CraterDetector(
+        cnn,
+        window=args.window,
+        diameter_range=tuple(args.diameter_range),
+        max_diameter=args.max_diameter,
+        hard_negative_rounds=args.hard_negative_rounds,
+        random_state=args.random_state,
+        verbose=1,
+    )
+    start = time.perf_counter()
+    detector.fit(images, catalogues)
+    seconds = time.perf_counter() - start
+    counts = ", ".join(f"{n} {kind}" for kind, n in detector.training_counts_.items())
+    print(f"trained in {seconds:.0f} s on {counts} windows")
+    metadata = {"fit_s": seconds, "images": [str(p) for p in args.image]}
+    save(detector, args.model, overwrite=args.overwrite, metadata=metadata)
+    print(f"detector saved: {args.model}")
+    return 0
+
+
+def _cmd_detect(args):
+    from .detection import CraterDetector, read_catalogue, read_image
+    from .persistence import load
+
+    _refuse_outputs([args.out, *([args.overlay] if args.overlay else [])], args.overwrite)
+    detector = load(args.model)
+    if not isinstance(detector, CraterDetector):
+        raise ValueError(f"{args.model} holds a {type(detector).__name__}, not a CraterDetector")
+    if args.threshold is not None:
+        detector.set_params(threshold=args.threshold)
+    image = read_image(args.image)
+    catalogue = None
+    if args.catalogue is not None:
+        catalogue = read_catalogue(args.catalogue, image_shape=image.shape)
+    detector.set_params(verbose=1)
+    start = time.perf_counter()
+    craters = detector.predict(image)[0]
+    print(f"{len(craters)} craters found in {time.perf_counter() - start:.1f} s")
+    _write_table(craters, args.out, args.overwrite)
+    print(f"craters written: {args.out}")
+    match = _print_match(craters, catalogue, args) if catalogue is not None else None
+    if args.overlay:
+        from ._files import write_bytes
+        from .detection import plot_detections
+        from .report import _png
+
+        fig = plot_detections(image, craters, catalogue, match=match, title=args.image.name)
+        write_bytes(args.overlay, _png(fig), overwrite=args.overwrite)
+        print(f"overlay written: {args.overlay}")
+    return 0
+
+
+def _refuse_outputs(paths, overwrite):
+    """Refuse, before any work, outputs that could not be written."""
+    for path in paths:
+        try:
+            check_destination(path, overwrite=overwrite)
+        except FileExistsError:
+            refuse_existing([path], overwrite=overwrite, how=_OVERWRITE)
+
+
+def _write_table(table, path, overwrite):
+    from ._files import write_bytes
+
+    write_bytes(path, table.to_csv(index=False, float_format="%.6g").encode(), overwrite=overwrite)
+
+
+def _print_match(craters, catalogue, args):
+    from .detection import match_craters
+
+    match = match_craters(
+        craters, catalogue, min_diameter=args.min_diameter, max_diameter=args.max_diameter
+    )
+    print(
+        f"against {args.catalogue.name}: precision {match.precision:.3f}, recall "
+        f"{match.recall:.3f}, F1 {match.f1:.3f}, average precision {match.average_precision:.3f} "
+        f"({match.tp} matched, {match.fp} false, {match.fn} missed)"
+    )
+    return match
+
+
 def main(argv=None):
     """Run the ``skcrater`` command line.
 
@@ -359,7 +524,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
+    except (FileNotFoundError, FileExistsError, IsADirectoryError, ValueError, TypeError) as exc:
         print(f"skcrater {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

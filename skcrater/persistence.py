@@ -61,6 +61,7 @@ SUPPORTED_CLASSES = (
     "skcrater.CraterCNNClassifier",
     "skcrater.SelfTrainingWrapper",
     "skcrater.TileStandardizer",
+    "skcrater.detection.CraterDetector",
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing.StandardScaler",
     "sklearn.preprocessing.MinMaxScaler",

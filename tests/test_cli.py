@@ -141,3 +141,79 @@ def test_recommended_flag_starts_from_the_preset_and_keeps_overrides():
     assert params == {**preset, "epochs": 3, "random_state": 0}
     recipe = cli._make_classifier(cli.build_parser().parse_args(argv))
     assert recipe.conv_filters == CraterCNNClassifier().conv_filters
+
+
+# ------------------------------------------------------------------ detection
+@pytest.fixture
+def scene_files(tmp_path):
+    """Two small synthetic scenes as PGM images with CSV catalogues."""
+    from PIL import Image
+
+    from skcrater.datasets import make_crater_scene
+
+    files = []
+    for seed in (0, 1):
+        image, catalogue = make_crater_scene(
+            160, n_craters=30, diameter_range=(6, 40), random_state=seed
+        )
+        Image.fromarray(image).save(tmp_path / f"scene{seed}.pgm")
+        catalogue.to_csv(tmp_path / f"scene{seed}.csv", index=False, header=False)
+        files.append((tmp_path / f"scene{seed}.pgm", tmp_path / f"scene{seed}.csv"))
+    return files
+
+
+DETECTOR_ARGS = ["--window", "40", "--diameter-range", "12", "30", "--max-diameter", "50"]
+
+
+def test_fit_detector_then_detect_with_a_catalogue(scene_files, tmp_path, capsys):
+    import pandas as pd
+
+    (image, catalogue), (other, other_catalogue) = scene_files
+    model = tmp_path / "det.skcrater"
+    args = ["fit-detector", "--image", str(image), "--catalogue", str(catalogue)]
+    assert main([*args, "--model", str(model), *DETECTOR_ARGS, "--epochs", "2"]) == 0
+    assert "detector saved" in capsys.readouterr().out
+    out, overlay = tmp_path / "craters.csv", tmp_path / "overlay.png"
+    detect = ["detect", "--model", str(model), "--image", str(other), "--out", str(out)]
+    extra = ["--overlay", str(overlay), "--catalogue", str(other_catalogue), "--threshold", "0.3"]
+    assert main([*detect, *extra]) == 0
+    printed = capsys.readouterr().out
+    assert "precision" in printed and "recall" in printed and "F1" in printed
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["x", "y", "diameter", "score"]
+    assert (table["score"] >= 0.3).all()
+    assert overlay.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # outputs are not replaced without --overwrite, and nothing is scanned before refusing
+    assert main(detect) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_fit_detector_refuses_before_training(scene_files, tmp_path, capsys):
+    (image, catalogue), _ = scene_files
+    base = ["fit-detector", "--image", str(image), "--catalogue", str(catalogue)]
+    assert main([*base, "--catalogue", str(catalogue), "--model", str(tmp_path / "m")]) == 2
+    assert "one catalogue per image" in capsys.readouterr().err
+    assert main([*base, "--model", str(tmp_path / "missing" / "m.skcrater")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main([*base, "--model", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y,diameter\n10,10,-4\n")
+    args = ["fit-detector", "--image", str(image), "--catalogue", str(bad)]
+    assert main([*args, "--model", str(tmp_path / "m.skcrater")]) == 2
+    assert "non-positive diameter" in capsys.readouterr().err
+
+
+def test_detect_refuses_a_model_that_is_not_a_detector(tmp_path, capsys):
+    from sklearn.preprocessing import StandardScaler
+
+    from skcrater import save
+
+    model = save(StandardScaler().fit([[0.0], [1.0]]), tmp_path / "scaler.skcrater")
+    image = tmp_path / "image.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(image)
+    args = ["detect", "--model", str(model), "--image", str(image), "--out", str(tmp_path / "c")]
+    assert main(args) == 2
+    assert "not a CraterDetector" in capsys.readouterr().err

@@ -194,3 +194,13 @@ def test_score_map_checks_its_arguments(fitted, scenes):
         fitted.score_map(scenes[0][0], scale=0)
     with pytest.raises(ValueError, match="smaller than the 24-pixel window"):
         fitted.score_map(scenes[0][0], scale=0.1)
+
+
+def test_a_fitted_detector_round_trips_through_a_model_file(fitted, scenes, tmp_path):
+    from skcrater import load, save
+
+    path = save(fitted, tmp_path / "detector.skcrater")
+    loaded = load(path)
+    assert isinstance(loaded, CraterDetector) and loaded.get_params()["window"] == WINDOW
+    np.testing.assert_array_equal(loaded.score_map(scenes[1][0]), fitted.score_map(scenes[1][0]))
+    pd.testing.assert_frame_equal(loaded.predict(scenes[1][0])[0], fitted.predict(scenes[1][0])[0])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 import weakref
 from numbers import Integral, Real
 
@@ -307,7 +309,7 @@ class CraterDetector(BaseEstimator):
                 f"Are there catalogued craters of {self.diameter_range} pixels (at some scale)?"
             )
         if self.verbose:
-            print(f"CraterDetector: training windows {counts}")
+            print(f"CraterDetector: training windows {counts}", file=sys.stderr)
         return tiles, labels, counts
 
     def _centres(self, sampler):
@@ -395,11 +397,19 @@ class CraterDetector(BaseEstimator):
         import pandas as pd
 
         maps = {}
-        for scale in self.scales_:
+        for k, scale in enumerate(self.scales_):
             level = self._level(image, scale)
             if min(level.shape) < self.window:
                 break
+            start = time.perf_counter()
             maps[scale] = self._scan(level)
+            if self.verbose:
+                print(
+                    f"CraterDetector: scale {k + 1}/{len(self.scales_)} ({scale:.3g}, "
+                    f"{level.shape[0]}x{level.shape[1]} px) scanned in "
+                    f"{time.perf_counter() - start:.1f} s",
+                    file=sys.stderr,
+                )
         rows = [self._peaks(maps, k) for k in range(len(maps))]
         table = pd.concat(rows, ignore_index=True) if rows else _empty_table()
         keep = suppress_overlaps(
