@@ -154,10 +154,7 @@ def make_craters(
         else _check_weights(unlabeled_weights, "unlabeled_weights")
     )
     diameter_range = _check_diameter_range(diameter_range)
-    if light_angle is not None and not math.isfinite(light_angle):
-        raise ValueError(
-            f"light_angle must be a finite number of degrees or None; got {light_angle}."
-        )
+    _check_light_angle(light_angle)
     rng = _check_rng(random_state)
 
     y = _draw_labels(n_samples, weights, rng)
@@ -240,10 +237,7 @@ def make_crater_scene(
     import pandas as pd
 
     low, high = _check_diameter_range_pixels(diameter_range, size)
-    if light_angle is not None and not math.isfinite(light_angle):
-        raise ValueError(
-            f"light_angle must be a finite number of degrees or None; got {light_angle}."
-        )
+    _check_light_angle(light_angle)
     rng = _check_rng(random_state)
     diameter = np.exp(rng.uniform(math.log(low), math.log(high), n_craters))
     x, y = rng.uniform(0, size, (2, n_craters))
@@ -552,6 +546,13 @@ def _check_diameter_range(diameter_range):
             f"0 < low <= high <= 1.5; got {diameter_range!r}."
         )
     return float(d[0]), float(d[1])
+
+
+def _check_light_angle(light_angle):
+    if light_angle is not None and not math.isfinite(light_angle):
+        raise ValueError(
+            f"light_angle must be a finite number of degrees or None; got {light_angle}."
+        )
 
 
 def _check_rng(random_state):
