@@ -74,7 +74,8 @@ class CraterDetector(BaseEstimator):
     estimator : classifier or None, default=None
         The tile classifier: any classifier with ``predict_proba`` that takes
         ``(n, window, window)`` tiles (floats in [0, 1]). None uses
-        ``CraterCNNClassifier.recommended(preprocessing="local")``. An
+        ``CraterCNNClassifier.recommended(preprocessing="local",
+        class_weight="balanced")``. An
         already fitted classifier in :class:`sklearn.frozen.FrozenEstimator`
         is used as it is (``fit`` then only checks its input). A
         :class:`~skcrater.CraterCNNClassifier` with 'valid' padding and a
@@ -274,8 +275,11 @@ class CraterDetector(BaseEstimator):
             return self.estimator
         from ..cnn import CraterCNNClassifier
 
+        # about four negatives per positive by design: balance the loss
         return CraterCNNClassifier.recommended(
-            preprocessing="local", random_state=rng.randint(np.iinfo(np.int32).max)
+            preprocessing="local",
+            class_weight="balanced",
+            random_state=rng.randint(np.iinfo(np.int32).max),
         )
 
     def _training_windows(self, images, catalogues, rng):
