@@ -10,6 +10,7 @@ ORDER = (
     "plot_threshold_tuning.py",
     "plot_optuna_search.py",
     "plot_report.py",
+    "plot_detection.py",
 )
 
 

@@ -68,9 +68,8 @@ def check_catalogue(catalogue, *, image_shape=None, name="catalogue", extra=()):
 def _as_frame(catalogue, name, extra):
     import pandas as pd
 
-    if catalogue is None or (isinstance(catalogue, pd.DataFrame) and catalogue.empty):
-        if catalogue is not None and len(catalogue.columns):
-            _as_frame(catalogue.iloc[:0].assign(**{c: [] for c in COLUMNS}), name, extra)
+    # None, or a DataFrame without rows nor columns (pd.DataFrame()): no craters
+    if catalogue is None or (isinstance(catalogue, pd.DataFrame) and catalogue.columns.empty):
         return pd.DataFrame({column: np.zeros(0) for column in COLUMNS})
     if isinstance(catalogue, pd.DataFrame):
         missing = [c for c in COLUMNS if c not in catalogue.columns]
