@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import make_blob_images
+from conftest import TINY_CNN, make_blob_images
 from sklearn.base import clone
 
 from skcrater import CraterCNNClassifier
@@ -228,17 +228,7 @@ def test_recommended_documented_override_trains_on_14_pixel_tiles():
 
 
 # ------------------------------------------------------ local contrast normalisation
-LOCAL = dict(
-    conv_filters=(4,),
-    pool_sizes=(2,),
-    dense_units=(4,),
-    dropout=0.0,
-    epochs=3,
-    learning_rate=1e-2,
-    preprocessing="local",
-    local_size=5,
-    random_state=0,
-)
+LOCAL = {**TINY_CNN, "epochs": 3, "preprocessing": "local", "local_size": 5, "random_state": 0}
 
 
 def test_local_preprocessing_normalises_inside_the_network():
