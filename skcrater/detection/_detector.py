@@ -511,7 +511,6 @@ class CraterDetector(BaseEstimator):
         return out
 
 
-
 #: The dense rewrite of each fitted network, built once and dropped with the network.
 _DENSE_VERSIONS = weakref.WeakKeyDictionary()
 
