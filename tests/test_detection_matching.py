@@ -140,3 +140,15 @@ def test_bad_tables_and_parameters_are_refused(detections, kwargs, message):
 def test_a_catalogue_without_a_diameter_column_is_refused():
     with pytest.raises(ValueError, match="missing \\['diameter'\\]"):
         match_craters(TRUTH.assign(score=1.0), TRUTH[["x", "y"]])
+
+
+def test_catalogue_centres_may_reach_half_a_pixel_beyond_the_pixel_area():
+    from skcrater.detection import check_catalogue
+
+    # the real HRSC catalogue lists x = 1699.8 in a 1700-column image
+    edge = check_catalogue([[1699.8, 10.0, 5.0], [-0.9, 0.0, 5.0]], image_shape=(20, 1700))
+    assert len(edge) == 2
+    with pytest.raises(ValueError, match="outside the 20x1700 image"):
+        check_catalogue([[1700.2, 10.0, 5.0]], image_shape=(20, 1700))
+    with pytest.raises(ValueError, match="outside"):
+        check_catalogue([[10.0, -1.2, 5.0]], image_shape=(20, 1700))

@@ -21,7 +21,9 @@ def check_catalogue(catalogue, *, image_shape=None, name="catalogue", extra=()):
         read in that order. None or an empty table is a valid catalogue: an
         image without craters.
     image_shape : tuple of int, default=None
-        ``(rows, columns)`` of the image: centres must lie inside it.
+        ``(rows, columns)`` of the image: centres must lie inside it, that
+        is within ``[-1, columns]`` and ``[-1, rows]`` (the pixel area and
+        half a pixel more, for catalogues that count from pixel corners).
     name : str, default="catalogue"
         Named in error messages.
     extra : tuple of str, default=()
@@ -53,9 +55,11 @@ def check_catalogue(catalogue, *, image_shape=None, name="catalogue", extra=()):
         raise ValueError(f"{name} has a non-positive diameter ({bad}); diameters are in pixels.")
     if image_shape is not None and len(table):
         rows, cols = image_shape
-        # pixel i covers [i - 0.5, i + 0.5]: the image spans [-0.5, side - 0.5]
+        # pixel i covers [i - 0.5, i + 0.5], so the image spans [-0.5, side - 0.5];
+        # catalogues that count from pixel corners or from 1 reach half a pixel
+        # further (the HRSC catalogue lists x = 1699.8 in a 1700-column image)
         x, y = table["x"], table["y"]
-        outside = (x < -0.5) | (x > cols - 0.5) | (y < -0.5) | (y > rows - 0.5)
+        outside = (x < -1) | (x > cols) | (y < -1) | (y > rows)
         if outside.any():
             x, y = table.loc[outside, ["x", "y"]].iloc[0]
             raise ValueError(
