@@ -13,8 +13,6 @@ the pooling strides. Other strides are assembled from shifted scans
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 __all__ = ["fully_convolutional", "total_stride", "dense_scores"]
@@ -177,8 +175,3 @@ def _stitched(dense, image, window, stride, period, shape):
             scores = np.asarray(dense(part[np.newaxis, ..., np.newaxis], training=False))[0, ..., 0]
             out[np.ix_(rows, cols)] = scores[np.ix_(cells[0][rows], cells[1][cols])]
     return out
-
-
-def n_windows(length, window, stride):
-    """Number of window positions along one side (0 when the image is too small)."""
-    return max(0, math.floor((length - window) / stride) + 1)

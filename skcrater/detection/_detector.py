@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._catalogue import check_catalogue
 from ._dense import dense_scores, fully_convolutional, total_stride
 from ._peaks import map_peaks, refine_log_scale, suppress_overlaps
-from ._sampling import ScaledImage, TrainingWindows, cut_windows, from_scaled
+from ._sampling import ScaledImage, TrainingWindows, cut_windows, from_scaled, to_scaled
 
 __all__ = ["CraterDetector"]
 
@@ -339,7 +339,7 @@ class CraterDetector(BaseEstimator):
                 at = false[np.isclose(false["scale"], scale)]
                 if len(at):
                     scaled = self._level(image, scale).array()
-                    centres = (at[["x", "y"]].to_numpy() + 0.5) * scale - 0.5
+                    centres = to_scaled(at[["x", "y"]].to_numpy(), scale)
                     tiles.append(cut_windows(scaled, centres, self.window)[0])
         if not tiles:
             return np.zeros((0, self.window, self.window), dtype=np.float32)
@@ -457,8 +457,8 @@ class CraterDetector(BaseEstimator):
             if not 0 <= level < len(scales):
                 continue
             scale, scores = scales[level], maps[scales[level]]
-            i = np.rint(((y + 0.5) * scale - 0.5 - centre) / self.stride_).astype(np.intp)
-            j = np.rint(((x + 0.5) * scale - 0.5 - centre) / self.stride_).astype(np.intp)
+            i = np.rint((to_scaled(y, scale) - centre) / self.stride_).astype(np.intp)
+            j = np.rint((to_scaled(x, scale) - centre) / self.stride_).astype(np.intp)
             inside = (i >= 0) & (i < scores.shape[0]) & (j >= 0) & (j < scores.shape[1])
             logs[:, column] = np.log(scale)
             found[inside, column] = scores[i[inside], j[inside]]
