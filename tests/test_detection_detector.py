@@ -76,7 +76,7 @@ def test_predict_returns_one_table_per_image(fitted, scenes):
     assert len(tables) == 2
     for table in tables:
         assert list(table.columns) == ["x", "y", "diameter", "score"]
-        assert (table["score"] >= fitted.threshold).all()
+        assert (table["score"] >= fitted.threshold_).all()
         assert table["score"].is_monotonic_decreasing
     single = fitted.predict(scenes[1][0])
     assert len(single) == 1 and single[0].equals(tables[0])
@@ -115,14 +115,6 @@ def test_a_frozen_fitted_estimator_is_used_as_it_is(fitted, scenes):
 def test_any_classifier_with_predict_proba_scans_cut_windows(scenes):
     image, catalogue = scenes[0]
     logistic = LogisticRegression(max_iter=200)
-
-    class Flat(LogisticRegression):
-        def fit(self, X, y):
-            return super().fit(np.reshape(X, (len(X), -1)), y)
-
-        def predict_proba(self, X):
-            return super().predict_proba(np.reshape(X, (len(X), -1)))
-
     det = detector(Flat(max_iter=200), stride=6).fit(image, catalogue)
     assert det.stride_ == 6
     scores = det.score_map(image)
@@ -130,6 +122,68 @@ def test_any_classifier_with_predict_proba_scans_cut_windows(scenes):
     expected = det.estimator_.predict_proba(tiles)[:, 1].reshape(scores.shape)
     np.testing.assert_allclose(scores, expected, atol=1e-6)
     assert logistic.get_params()  # the plain estimator is untouched
+
+
+class Flat(LogisticRegression):
+    """Logistic regression on the tiles' pixels; remembers what it was trained on."""
+
+    def fit(self, X, y):
+        self.seen_ = np.asarray(X)
+        return super().fit(np.reshape(X, (len(X), -1)), y)
+
+    def predict_proba(self, X):
+        return super().predict_proba(np.reshape(X, (len(X), -1)))
+
+
+def test_validation_rows_are_never_trained_on(scenes):
+    image, catalogue = scenes[0]
+    marked = np.minimum(image, 254)
+    marked[-38:] = 255  # the last 20% of 192 rows: no training tile may show them
+    det = detector(Flat(max_iter=200), stride=6).fit(marked, catalogue)
+    assert det.estimator_.seen_.max() < 1.0
+    assert det.validation_["rows"] == 38
+
+
+def test_auto_threshold_is_the_best_f1_on_the_validation_rows(fitted, scenes):
+    from skcrater.detection._validation import best_f1_threshold, split_rows
+
+    image, catalogue = scenes[0]
+    _, (rows, truth) = split_rows(image, catalogue, 0.2, WINDOW)
+    every = clone(fitted).set_params(threshold=0.02)
+    every.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    scored = dict(min_diameter=8, max_diameter=fitted._largest())
+    result = match_craters(every.predict(rows)[0], truth, **scored)
+    assert fitted.threshold_ == pytest.approx(best_f1_threshold(result, default=0.5))
+    assert fitted.validation_["f1"] == pytest.approx(
+        match_craters(fitted.predict(rows)[0], truth, **scored).f1
+    )
+
+
+def test_a_threshold_set_after_fit_is_the_one_predict_uses(fitted, scenes):
+    det = clone(fitted).set_params(threshold=0.9)
+    det.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    found = det.predict(scenes[1][0])[0]
+    assert len(found) and found["score"].min() >= 0.9
+    assert len(found) < len(det.set_params(threshold=0.3).predict(scenes[1][0])[0])
+
+
+def test_auto_threshold_needs_validation_rows(scenes, fitted):
+    image, catalogue = scenes[0]
+    with pytest.raises(ValueError, match="threshold='auto' is chosen on validation rows"):
+        detector(validation_fraction=0).fit(image, catalogue)
+    # a frozen classifier was not trained on the images: they are its validation rows
+    det = detector(FrozenEstimator(fitted.estimator_), validation_fraction=0).fit(image, catalogue)
+    assert det.validation_["rows"] == image.shape[0] and 0 < det.threshold_ < 1
+    numeric = detector(tiny_cnn(epochs=1), validation_fraction=0, threshold=0.7)
+    assert numeric.fit(image, catalogue).validation_ == {}
+
+
+def test_auto_threshold_without_validation_craters_falls_back_with_a_warning(scenes):
+    image, catalogue = scenes[0]
+    upper = catalogue[catalogue["y"] < 140]  # none in the last 38 rows
+    with pytest.warns(UserWarning, match="fell back to 0.5"):
+        det = detector(Flat(max_iter=200), stride=6).fit(image, upper)
+    assert det.threshold_ == 0.5
 
 
 def test_same_seed_same_detector(scenes):

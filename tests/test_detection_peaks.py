@@ -17,6 +17,16 @@ def test_map_peaks_finds_separate_maxima_above_threshold():
     assert len(map_peaks(np.zeros((0, 0)), threshold=0.5, min_distance=1)[0]) == 0
 
 
+def test_map_peaks_keeps_a_peak_equal_to_the_threshold():
+    scores = np.zeros((9, 9), dtype=np.float32)
+    scores[4, 4] = 0.7
+    threshold = float(scores[4, 4])  # a threshold taken from a score, as "auto" does
+    assert len(map_peaks(scores, threshold=threshold, min_distance=1)[0]) == 1
+    # compared in the map's own precision: the next float32 up drops it
+    above = float(np.nextafter(scores[4, 4], np.float32(1)))
+    assert len(map_peaks(scores, threshold=above, min_distance=1)[0]) == 0
+
+
 def test_refine_finds_the_vertex_of_a_parabola_and_clips_it():
     logs = np.log([[2.0, 1.0, 0.5]] * 3)
 

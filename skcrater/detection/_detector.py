@@ -5,25 +5,33 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 import weakref
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._catalogue import check_catalogue
 from ._dense import dense_scores, fully_convolutional, total_stride
 from ._peaks import map_peaks, refine_log_scale, suppress_overlaps
 from ._sampling import ScaledImage, TrainingWindows, cut_windows, from_scaled, to_scaled
+from ._validation import best_f1_threshold, fit_diameter_calibration, side_by_side, split_rows
 
 __all__ = ["CraterDetector"]
 
 #: Preprocessing modes of CraterCNNClassifier that act on each pixel alone (or
 #: inside the network), so that a whole image can be scored densely.
 _DENSE_PREPROCESSING = ("scale", "local")
+
+#: Lowest score kept while detecting in the validation rows: the threshold is chosen above it.
+_VALIDATION_FLOOR = 0.02
+
+#: Columns of a detection table (before the internal ones are dropped).
+_TABLE = ["x", "y", "diameter", "score"]
 
 
 class CraterDetector(BaseEstimator):
@@ -62,12 +70,26 @@ class CraterDetector(BaseEstimator):
     ``margin`` of it, within 0.6 of its diameter from the window's centre.
 
     **Detections.** Each scale's score map is searched for local maxima of
-    at least ``threshold``; the diameter of a peak is ``sqrt(low * high)``
-    of ``diameter_range`` divided by its scale, refined by the parabola
-    through the scores at the two neighbouring scales (in log scale). A
-    detection is kept when no higher-scoring detection overlaps it (centres
-    at most ``overlap`` times the larger diameter apart, diameters within a
-    factor 2), across positions and scales.
+    at least the score threshold. A peak at scale ``s`` stands for the
+    diameter ``sqrt(low * high) / s`` (the geometric middle of
+    ``diameter_range``); the parabola through the scores at the two
+    neighbouring scales (in log scale) moves that by ``offset`` in log
+    diameter, and the diameter is ``exp(log(sqrt(low * high) / s) + a + b *
+    offset)``, with ``(a, b)`` fitted on the validation rows (below; ``(0,
+    1)`` without them). A detection is kept when no higher-scoring detection
+    overlaps it (centres at most ``overlap`` times the larger diameter apart,
+    diameters within a factor 2), across positions and scales.
+
+    **Validation rows.** A network's scores on the craters it was trained on
+    are over-confident, so ``fit`` holds the last ``validation_fraction`` of
+    the rows of each training image out of training (an image too short for
+    two window-high parts is used whole), detects craters there, and fits on
+    them the diameter rule's ``(a, b)`` (a robust line over the matched
+    craters; kept at ``(0, 1)`` with fewer than 20) and, with
+    ``threshold="auto"``, the score threshold of the best F1 for craters
+    from ``low`` to the largest diameter looked for. The classifier is not
+    retrained on those rows. A frozen estimator is validated on the whole
+    images.
 
     Parameters
     ----------
@@ -95,8 +117,10 @@ class CraterDetector(BaseEstimator):
     stride : int or None, default=None
         Step of the scan in pixels (at each scale). None uses the network's
         own step (the product of its pooling sizes) for a CNN, 4 otherwise.
-    threshold : float, default=0.5
-        Smallest score of a detection.
+    threshold : float or "auto", default="auto"
+        Smallest score of a detection. ``"auto"``: the best-F1 threshold on
+        the validation rows (0.5, with a warning, when they hold no
+        catalogued crater of the range).
     positives_per_crater : int, default=4
         Positive windows cut around each catalogued crater, per scale.
     max_offset : float, default=0.15
@@ -114,6 +138,10 @@ class CraterDetector(BaseEstimator):
         positives nor allowed near a negative's centre.
     overlap : float, default=0.5
         Suppression distance between detections, in diameters.
+    validation_fraction : float in [0, 0.5), default=0.2
+        Fraction of each training image's rows held out of training to fit
+        the threshold and the diameter rule; 0 trains on all rows (then
+        ``threshold`` must be a number, unless the estimator is frozen).
     band_pixels : int, default=4194304
         The dense scan runs over bands of about this many pixels, so that
         memory stays bounded whatever the image size.
@@ -133,6 +161,16 @@ class CraterDetector(BaseEstimator):
         The scan step used.
     training_counts_ : dict of str to int
         Training windows of each kind.
+    threshold_ : float
+        The score threshold used by ``predict``: ``threshold``, or the one
+        chosen on the validation rows.
+    diameter_calibration_ : tuple of float
+        ``(a, b)`` of the diameter rule.
+    validation_ : dict
+        What the validation rows gave at ``threshold_`` (``rows``,
+        ``craters`` scored, ``precision``, ``recall``, ``f1``,
+        ``average_precision``, ``median_diameter_error`` and the same
+        before calibration); empty without validation rows.
 
     Examples
     --------
@@ -148,7 +186,7 @@ class CraterDetector(BaseEstimator):
         "scales": ["array-like", None],
         "max_diameter": [Interval(Real, 0, None, closed="neither")],
         "stride": [Interval(Integral, 1, None, closed="left"), None],
-        "threshold": [Interval(Real, 0, 1, closed="both")],
+        "threshold": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "positives_per_crater": [Interval(Integral, 1, None, closed="left")],
         "max_offset": [Interval(Real, 0, 0.5, closed="both")],
         "negative_ratio": [Interval(Real, 0, None, closed="left")],
@@ -156,6 +194,7 @@ class CraterDetector(BaseEstimator):
         "hard_negative_rounds": [Interval(Integral, 0, None, closed="left")],
         "margin": [Interval(Real, 1, None, closed="left")],
         "overlap": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "band_pixels": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -170,7 +209,7 @@ class CraterDetector(BaseEstimator):
         scales=None,
         max_diameter=300,
         stride=None,
-        threshold=0.5,
+        threshold="auto",
         positives_per_crater=4,
         max_offset=0.15,
         negative_ratio=3.0,
@@ -178,6 +217,7 @@ class CraterDetector(BaseEstimator):
         hard_negative_rounds=0,
         margin=1.25,
         overlap=0.5,
+        validation_fraction=0.2,
         band_pixels=2**22,
         random_state=None,
         verbose=0,
@@ -196,6 +236,7 @@ class CraterDetector(BaseEstimator):
         self.hard_negative_rounds = hard_negative_rounds
         self.margin = margin
         self.overlap = overlap
+        self.validation_fraction = validation_fraction
         self.band_pixels = band_pixels
         self.random_state = random_state
         self.verbose = verbose
@@ -221,29 +262,94 @@ class CraterDetector(BaseEstimator):
         """
         images = _check_images(images, self.window)
         catalogues = _check_catalogues(catalogues, images)
-        scales = self._check_scales()
+        self.scales_ = self._check_scales()
         rng = check_random_state(self.random_state)
         estimator = self._make_estimator(rng)
-        frozen = type(estimator).__name__ == "FrozenEstimator"
-        self.scales_ = scales
-        if frozen:
+        self.diameter_calibration_ = (0.0, 1.0)
+        self.threshold_ = 0.5 if self.threshold == "auto" else float(self.threshold)
+        if type(estimator).__name__ == "FrozenEstimator":
             self.estimator_, self.training_counts_ = estimator, {}
+            self.stride_ = self._scan_stride()
+            held_out = list(zip(images, catalogues, strict=True))
         else:
-            tiles, labels, counts = self._training_windows(images, catalogues, rng)
-            self._fit_estimator(estimator, tiles, labels)
-            for _ in range(self.hard_negative_rounds):
-                extra = self._false_detections(images, catalogues)
-                counts["own_false_detections"] = counts.get("own_false_detections", 0) + len(extra)
-                tiles = np.concatenate([tiles, extra])
-                labels = np.concatenate([labels, np.zeros(len(extra), dtype=labels.dtype)])
-                self._fit_estimator(estimator, tiles, labels)
-            self.training_counts_ = counts
-        self.stride_ = self._scan_stride()
+            train, held_out = self._split(images, catalogues)
+            self._train(estimator, train, rng)
+        self.validation_ = self._validate(held_out)
         return self
+
+    def _split(self, images, catalogues):
+        """(training parts, validation parts) of the catalogued images."""
+        train, held_out = [], []
+        for pair in zip(images, catalogues, strict=True):
+            parts = None
+            if self.validation_fraction > 0:
+                parts = split_rows(*pair, self.validation_fraction, self.window)
+            train.append(pair if parts is None else parts[0])
+            held_out.extend([] if parts is None else [parts[1]])
+        if self.threshold == "auto" and not held_out:
+            raise ValueError(
+                "threshold='auto' is chosen on validation rows, but "
+                f"validation_fraction={self.validation_fraction} leaves none (each part must "
+                f"be at least {self.window} rows): give a number as threshold, or a larger "
+                "validation_fraction or taller images."
+            )
+        return train, held_out
+
+    def _train(self, estimator, parts, rng):
+        images, catalogues = (list(t) for t in zip(*parts, strict=True))
+        tiles, labels, counts = self._training_windows(images, catalogues, rng)
+        self._fit_estimator(estimator, tiles, labels)
+        for _ in range(self.hard_negative_rounds):
+            extra = self._false_detections(images, catalogues)
+            counts["own_false_detections"] = counts.get("own_false_detections", 0) + len(extra)
+            tiles = np.concatenate([tiles, extra])
+            labels = np.concatenate([labels, np.zeros(len(extra), dtype=labels.dtype)])
+            self._fit_estimator(estimator, tiles, labels)
+        self.training_counts_ = counts
 
     def _fit_estimator(self, estimator, tiles, labels):
         self.estimator_ = clone(estimator).fit(tiles, labels)
         self.stride_ = self._scan_stride()
+
+    def _validate(self, held_out):
+        """Fit the diameter rule and the threshold on the validation parts; their scores."""
+        from ._matching import match_craters
+
+        if not held_out:
+            return {}
+        widths = [image.shape[1] for image, _ in held_out]
+        gap = 4 * max([self._largest(), *(c["diameter"].max() for _, c in held_out if len(c))])
+        found = [self._candidates(image, _VALIDATION_FLOOR) for image, _ in held_out]
+        found = side_by_side(found, widths, gap)
+        truth = side_by_side([catalogue for _, catalogue in held_out], widths, gap)
+        low, _ = self._check_range()
+        scored = dict(min_diameter=low, max_diameter=self._largest(), margin=self.margin)
+
+        def at(threshold, calibration):
+            table = self._finish(found[found["score"] >= threshold], calibration)
+            return table, match_craters(table[_TABLE], truth, **scored)
+
+        raw, result = at(_VALIDATION_FLOOR, (0.0, 1.0))
+        self.diameter_calibration_ = fit_diameter_calibration(raw, truth, result.matches)
+        _, result = at(_VALIDATION_FLOOR, self.diameter_calibration_)
+        if self.threshold == "auto":
+            if result.tp + result.fn == 0:
+                warnings.warn(
+                    "The validation rows hold no catalogued crater of the range, so "
+                    "threshold='auto' fell back to 0.5.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            self.threshold_ = best_f1_threshold(result, default=0.5)
+        summary = {"rows": int(sum(image.shape[0] for image, _ in held_out))}
+        for key, calibration in (("", self.diameter_calibration_), ("uncalibrated_", (0.0, 1.0))):
+            _, result = at(self.threshold_, calibration)
+            summary.update({f"{key}{k}": v for k, v in _scores(result).items()})
+        return summary
+
+    def _largest(self):
+        """The largest crater diameter the pyramid looks for."""
+        return self._check_range()[1] / float(np.min(self.scales_))
 
     def _check_scales(self):
         low, high = self._check_range()
@@ -332,7 +438,7 @@ class CraterDetector(BaseEstimator):
         tiles = []
         for image, catalogue in zip(images, catalogues, strict=True):
             found = self._detect(image)
-            result = match_craters(found.drop(columns="scale"), catalogue, margin=self.margin)
+            result = match_craters(found[_TABLE], catalogue, margin=self.margin)
             false = found[result.detection_status == "fp"]
             for scale in self.scales_:
                 # the level at which each false crater was seen
@@ -362,10 +468,7 @@ class CraterDetector(BaseEstimator):
         """
         check_is_fitted(self)
         images = _check_images(images, self.window)
-        return [
-            self._detect(image)[["x", "y", "diameter", "score"]].reset_index(drop=True)
-            for image in images
-        ]
+        return [self._detect(image)[_TABLE].reset_index(drop=True) for image in images]
 
     def score_map(self, image, scale=1.0):
         """Crater score of every window position of one image.
@@ -398,6 +501,11 @@ class CraterDetector(BaseEstimator):
 
     def _detect(self, image):
         """All detections of one image (with the ``scale`` they were found at)."""
+        threshold = self.threshold_ if self.threshold == "auto" else float(self.threshold)
+        return self._finish(self._candidates(image, threshold), self.diameter_calibration_)
+
+    def _candidates(self, image, threshold):
+        """The peaks of every scale's map at or above ``threshold``, before suppression."""
         import pandas as pd
 
         maps = {}
@@ -414,8 +522,14 @@ class CraterDetector(BaseEstimator):
                     f"{time.perf_counter() - start:.1f} s",
                     file=sys.stderr,
                 )
-        rows = [self._peaks(maps, k) for k in range(len(maps))]
-        table = pd.concat(rows, ignore_index=True) if rows else _empty_table()
+        rows = [self._peaks(maps, k, threshold) for k in range(len(maps))]
+        return pd.concat(rows, ignore_index=True) if rows else _empty_table()
+
+    def _finish(self, table, calibration):
+        """Calibrated diameters, overlaps suppressed, highest score first."""
+        intercept, slope = calibration
+        log_d = table["log_level"] + intercept + slope * table["log_offset"]
+        table = table.assign(diameter=np.exp(log_d.to_numpy(dtype=np.float64)))
         keep = suppress_overlaps(
             table["x"].to_numpy(),
             table["y"].to_numpy(),
@@ -423,16 +537,18 @@ class CraterDetector(BaseEstimator):
             table["score"].to_numpy(),
             overlap=self.overlap,
         )
-        return table[keep].sort_values("score", ascending=False, kind="stable")
+        return (
+            table[keep].sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+        )
 
-    def _peaks(self, maps, k):
+    def _peaks(self, maps, k, threshold):
         import pandas as pd
 
         scales = list(maps)
         scale, scores = scales[k], maps[scales[k]]
         low, high = self._check_range()
         radius = 0.25 * np.sqrt(low * high) / self.stride_
-        rows, cols, values = map_peaks(scores, threshold=self.threshold, min_distance=radius)
+        rows, cols, values = map_peaks(scores, threshold=threshold, min_distance=radius)
         centre = (self.window - 1) / 2
         x = from_scaled(cols * self.stride_ + centre, scale)
         y = from_scaled(rows * self.stride_ + centre, scale)
@@ -441,9 +557,11 @@ class CraterDetector(BaseEstimator):
             {
                 "x": x,
                 "y": y,
-                "diameter": np.sqrt(low * high) / np.exp(log_scale),
                 "score": values.astype(np.float64),
                 "scale": scale,
+                # the level's diameter, and how far the parabola across levels moves it
+                "log_level": np.full(len(x), np.log(np.sqrt(low * high) / scale)),
+                "log_offset": np.log(scale) - log_scale,
             }
         )
 
@@ -545,7 +663,21 @@ def _dense_network(estimator):
 def _empty_table():
     import pandas as pd
 
-    return pd.DataFrame({c: np.zeros(0) for c in ("x", "y", "diameter", "score", "scale")})
+    columns = ("x", "y", "score", "scale", "log_level", "log_offset")
+    return pd.DataFrame({c: np.zeros(0) for c in columns})
+
+
+def _scores(result):
+    """The figures of a ``match_craters`` result worth keeping."""
+    errors = result.matches.loc[result.matches["scored"], "diameter_error"].abs()
+    return {
+        "craters": int(result.tp + result.fn),
+        "precision": float(result.precision),
+        "recall": float(result.recall),
+        "f1": float(result.f1),
+        "average_precision": float(result.average_precision),
+        "median_diameter_error": float(errors.median()) if len(errors) else float("nan"),
+    }
 
 
 def _check_images(images, window):

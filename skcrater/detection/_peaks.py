@@ -18,10 +18,13 @@ def map_peaks(scores, *, threshold, min_distance):
     if scores.size == 0:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty, np.zeros(0, dtype=scores.dtype)
+    # peak_local_max keeps values strictly above threshold_abs; step one float
+    # below, so that a score equal to the threshold is kept
+    below = np.nextafter(np.asarray(threshold, dtype=scores.dtype), -np.inf)
     cells = peak_local_max(
         scores,
         min_distance=max(1, int(min_distance)),
-        threshold_abs=float(threshold),
+        threshold_abs=float(below),
         exclude_border=False,
     )
     return cells[:, 0], cells[:, 1], scores[cells[:, 0], cells[:, 1]]
