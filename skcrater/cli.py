@@ -432,10 +432,26 @@ def _cmd_fit_detector(args):
     seconds = time.perf_counter() - start
     counts = ", ".join(f"{n} {kind}" for kind, n in detector.training_counts_.items())
     print(f"trained in {seconds:.0f} s on {counts} windows")
+    _print_validation(detector)
     metadata = {"fit_s": seconds, "images": [str(p) for p in args.image]}
     save(detector, args.model, overwrite=args.overwrite, metadata=metadata)
     print(f"detector saved: {args.model}")
     return 0
+
+
+def _print_validation(detector):
+    """What the held-out rows of the training images gave."""
+    found = detector.validation_
+    if not found:
+        print(f"score threshold {detector.threshold_:.3g} (no validation rows)")
+        return
+    print(
+        f"score threshold {detector.threshold_:.3g}, chosen on {found['rows']} held-out rows "
+        f"({found['craters']} catalogued craters): precision {found['precision']:.3f}, "
+        f"recall {found['recall']:.3f}, F1 {found['f1']:.3f}; median diameter error "
+        f"{found['median_diameter_error']:.0%} ({found['uncalibrated_median_diameter_error']:.0%} "
+        "before calibration)"
+    )
 
 
 def _cmd_detect(args):

@@ -154,7 +154,7 @@ def scene_files(tmp_path):
     files = []
     for seed in (0, 1):
         image, catalogue = make_crater_scene(
-            160, n_craters=30, diameter_range=(6, 40), random_state=seed
+            200, n_craters=40, diameter_range=(6, 40), random_state=seed
         )
         Image.fromarray(image).save(tmp_path / f"scene{seed}.pgm")
         catalogue.to_csv(tmp_path / f"scene{seed}.csv", index=False, header=False)
@@ -172,7 +172,10 @@ def test_fit_detector_then_detect_with_a_catalogue(scene_files, tmp_path, capsys
     model = tmp_path / "det.skcrater"
     args = ["fit-detector", "--image", str(image), "--catalogue", str(catalogue)]
     assert main([*args, "--model", str(model), *DETECTOR_ARGS, "--epochs", "2"]) == 0
-    assert "detector saved" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "detector saved" in printed
+    # 200 rows: the last 40 choose the threshold and calibrate the diameters
+    assert "chosen on 40 held-out rows" in printed and "before calibration" in printed
     out, overlay = tmp_path / "craters.csv", tmp_path / "overlay.png"
     detect = ["detect", "--model", str(model), "--image", str(other), "--out", str(out)]
     extra = ["--overlay", str(overlay), "--catalogue", str(other_catalogue), "--threshold", "0.3"]

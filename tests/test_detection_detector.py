@@ -181,9 +181,12 @@ def test_auto_threshold_needs_validation_rows(scenes, fitted):
 def test_auto_threshold_without_validation_craters_falls_back_with_a_warning(scenes):
     image, catalogue = scenes[0]
     upper = catalogue[catalogue["y"] < 140]  # none in the last 38 rows
-    with pytest.warns(UserWarning, match="fell back to 0.5"):
+    with pytest.warns(UserWarning, match="no catalogued crater of the range"):
         det = detector(Flat(max_iter=200), stride=6).fit(image, upper)
     assert det.threshold_ == 0.5
+    with pytest.warns(UserWarning, match="No training image is tall enough"):
+        det = detector(Flat(max_iter=200), stride=6, validation_fraction=0.1).fit(image, upper)
+    assert det.threshold_ == 0.5 and det.validation_ == {}
 
 
 def test_same_seed_same_detector(scenes):

@@ -119,8 +119,8 @@ class CraterDetector(BaseEstimator):
         own step (the product of its pooling sizes) for a CNN, 4 otherwise.
     threshold : float or "auto", default="auto"
         Smallest score of a detection. ``"auto"``: the best-F1 threshold on
-        the validation rows (0.5, with a warning, when they hold no
-        catalogued crater of the range).
+        the validation rows (0.5, with a warning, when no image is tall
+        enough for them or they hold no catalogued crater of the range).
     positives_per_crater : int, default=4
         Positive windows cut around each catalogued crater, per scale.
     max_offset : float, default=0.15
@@ -287,11 +287,17 @@ class CraterDetector(BaseEstimator):
             train.append(pair if parts is None else parts[0])
             held_out.extend([] if parts is None else [parts[1]])
         if self.threshold == "auto" and not held_out:
-            raise ValueError(
-                "threshold='auto' is chosen on validation rows, but "
-                f"validation_fraction={self.validation_fraction} leaves none (each part must "
-                f"be at least {self.window} rows): give a number as threshold, or a larger "
-                "validation_fraction or taller images."
+            if self.validation_fraction == 0:
+                raise ValueError(
+                    "threshold='auto' is chosen on validation rows, but validation_fraction=0 "
+                    "leaves none: give a number as threshold, or validation_fraction > 0."
+                )
+            warnings.warn(
+                f"No training image is tall enough for validation rows (each part must be at "
+                f"least {self.window} rows with validation_fraction={self.validation_fraction}),"
+                " so threshold='auto' fell back to 0.5 and the diameters are not calibrated.",
+                UserWarning,
+                stacklevel=3,
             )
         return train, held_out
 
