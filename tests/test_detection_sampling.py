@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from skcrater.detection._sampling import (
+    ScaledImage,
     TrainingWindows,
     cut_windows,
     from_scaled,
@@ -22,6 +23,17 @@ def test_coordinates_round_trip_and_follow_skimage():
     small = rescale(image, 0.5)
     row, col = np.unravel_index(np.argmax(small), small.shape)
     np.testing.assert_allclose(to_scaled([21.5, 41.5], 0.5), [col, row], atol=0.5)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.999, 0.5])
+def test_bands_of_a_level_are_rows_of_the_whole_level(scale):
+    image = np.random.default_rng(0).integers(0, 256, (50, 40), dtype=np.uint8)
+    level = ScaledImage(image, scale, divisor=255)
+    whole = level.array()
+    assert whole.dtype == np.float32 and whole.shape == level.shape
+    np.testing.assert_array_equal(np.concatenate([level.rows(0, 7), level.rows(7, None)]), whole)
+    if scale == 1:  # the image itself, divided
+        np.testing.assert_array_equal(whole, image.astype(np.float32) / np.float32(255))
 
 
 def test_cut_windows_centres_tiles_and_drops_those_off_the_image():

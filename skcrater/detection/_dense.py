@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fully_convolutional", "total_stride", "dense_scores"]
+__all__ = ["fully_convolutional", "scan_function", "total_stride", "dense_scores"]
 
 # layers that act on each pixel (or each window of pixels) alike, and so carry over unchanged
 _CARRIED = (
@@ -113,6 +113,23 @@ def _dense_as_conv(layer, x, flat_shape):
     return out
 
 
+def scan_function(dense):
+    """``dense`` as one callable ``batch -> scores``, traced once into a graph on TensorFlow.
+
+    Called eagerly, a Keras model dispatches each layer's operations one by
+    one; a :func:`tf.function` with a shape-free signature runs the whole
+    network as one graph, for bands of any size, without retracing.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return lambda batch: dense(batch, training=False)
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, None, None, dense.input_shape[-1]), tf.float32)
+    return tf.function(lambda batch: dense(batch, training=False), input_signature=[spec])
+
+
 def total_stride(model):
     """Product of the pooling strides of ``model``: the natural step of its dense scan."""
     stride = 1
@@ -127,8 +144,9 @@ def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22):
 
     Parameters
     ----------
-    dense : keras.Model
-        From :func:`fully_convolutional`, with one output unit.
+    dense : keras.Model or callable
+        From :func:`fully_convolutional` (with one output unit), or the
+        :func:`scan_function` of one.
     image : ndarray of shape (rows, cols), or an object with ``shape`` and ``rows(start, stop)``
         Already scaled as the network's tiles are (float32); an object
         (:class:`~skcrater.detection._sampling.ScaledImage`) is asked for one
@@ -172,6 +190,7 @@ def _stitched(dense, image, window, stride, period, shape):
             cols = offsets[1] == ox
             need = (cells[0][rows].max() * period + window, cells[1][cols].max() * period + window)
             part = image[oy : oy + need[0], ox : ox + need[1]]
-            scores = np.asarray(dense(part[np.newaxis, ..., np.newaxis], training=False))[0, ..., 0]
+            batch = np.ascontiguousarray(part[np.newaxis, ..., np.newaxis], dtype=np.float32)
+            scores = np.asarray(dense(batch))[0, ..., 0]
             out[np.ix_(rows, cols)] = scores[np.ix_(cells[0][rows], cells[1][cols])]
     return out

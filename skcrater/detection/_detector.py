@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._catalogue import check_catalogue
-from ._dense import dense_scores, fully_convolutional, total_stride
+from ._dense import dense_scores, fully_convolutional, scan_function, total_stride
 from ._peaks import map_peaks, refine_log_scale, suppress_overlaps
 from ._sampling import ScaledImage, TrainingWindows, cut_windows, from_scaled, to_scaled
 from ._validation import best_f1_threshold, fit_diameter_calibration, side_by_side, split_rows
@@ -640,9 +640,10 @@ _DENSE_VERSIONS = weakref.WeakKeyDictionary()
 
 
 def _dense_version(network):
-    """(fully convolutional network, its step) of a fitted Keras network, cached."""
+    """(compiled fully convolutional network, its step) of a fitted Keras network, cached."""
     if network not in _DENSE_VERSIONS:
-        _DENSE_VERSIONS[network] = (fully_convolutional(network), total_stride(network))
+        dense = scan_function(fully_convolutional(network))
+        _DENSE_VERSIONS[network] = (dense, total_stride(network))
     return _DENSE_VERSIONS[network]
 
 

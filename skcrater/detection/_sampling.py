@@ -45,6 +45,9 @@ class ScaledImage:
         """Rows ``start:stop`` of the level, float32."""
         from scipy.ndimage import gaussian_filter
 
+        if self.scale == 1.0:
+            # the interpolation would give every pixel weight 1 on itself
+            return self.image[start:stop].astype(np.float32) / self.divisor
         index, weight = _linear_weights(self.shape[0], self.scale, self.image.shape[0])
         index, weight = index[start:stop], weight[start:stop]
         reach = int(4 * self.sigma + 0.5) + 1 if self.sigma else 0
