@@ -147,7 +147,9 @@ def build_parser():
     tune.add_argument(
         "--storage",
         help="where the study lives, shared by every invocation given the same one: a database "
-        "URL (sqlite:///study.db) or a journal file path (study.log); default: in memory",
+        "URL (sqlite:///study.db) or a journal file path (study.log); default: in memory. The "
+        "trial of an invocation killed mid-trial is retried by the next trial started once it "
+        "has missed its heartbeats for 2 minutes",
     )
     tune.add_argument(
         "--study-name", help="study name in --storage (default with --storage: skcrater-tune)"

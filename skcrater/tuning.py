@@ -171,7 +171,15 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
     stopped, and processes or hosts that use the same storage and
     ``study_name`` share one study (Optuna's distributed mode), each
     running ``n_trials`` more trials and refitting the best trial of the
-    whole study.
+    whole study. A worker killed mid-trial cannot finish its trial: a
+    storage given as a URL or a journal path has Optuna's heartbeat, so
+    that the next trial any worker of the study starts, once
+    ``grace_period`` has passed since the killed trial's last heartbeat,
+    first marks that trial failed and queues its parameters again (Optuna's
+    :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`, at most
+    twice per configuration). A storage URL that cannot work (an unknown
+    database kind, a missing SQLite folder, a database that does not
+    answer) is refused before any trial.
 
     Parameters
     ----------
@@ -229,13 +237,29 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         :class:`optuna.study.MaxTrialsCallback`.
     storage : None, str, path-like or optuna.storages.BaseStorage, default=None
         None keeps the study in memory. A string with ``://`` is a database
-        URL (``"sqlite:///study.db"``, ``"postgresql://..."``); any other
-        string or path is an Optuna journal file
+        URL (``"sqlite:///study.db"``, ``"postgresql://..."``), opened as an
+        :class:`~optuna.storages.RDBStorage`; any other string or path is an
+        Optuna journal file
         (:class:`~optuna.storages.journal.JournalFileBackend`), which suits
-        several processes on one file system. An Optuna storage object is
-        used as it is, e.g. ``RDBStorage(url, heartbeat_interval=60,
-        failed_trial_callback=RetryFailedTrialCallback())`` to mark and retry
-        the trials of a killed process.
+        several processes on one file system. Both get the heartbeat of
+        ``heartbeat_interval``. An Optuna storage object is used as it is,
+        heartbeat settings included: Optuna's own
+        :class:`~optuna.storages.JournalStorage` has no heartbeat, and an
+        ``RDBStorage`` has one only when given ``heartbeat_interval`` and
+        ``heartbeat_stale_trial_callback``.
+    heartbeat_interval : int or None, default=60
+        Seconds between the heartbeats a running trial records in a
+        ``storage`` given as a URL or a path. None records none: the trial
+        of a killed worker then stays RUNNING and its configuration is never
+        tried again.
+    grace_period : int or None, default=None
+        Seconds without a heartbeat after which a RUNNING trial counts as the
+        trial of a dead worker, is marked failed and is retried with the same
+        parameters; None is twice ``heartbeat_interval`` (120 s by default).
+        It must be longer than ``heartbeat_interval``, and than the
+        disagreement between the clocks of hosts that share a journal file
+        (a journal heartbeat is the writing host's time; a database's is the
+        database server's).
     study_name : str or None, default=None
         Name of the study in ``storage`` (None: a new unique name).
     load_if_exists : bool, default=True
@@ -348,6 +372,8 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         "catch": [tuple, type],
         "callbacks": [list, None],
         "storage": [None, str, os.PathLike, HasMethods(["create_new_study"])],
+        "heartbeat_interval": [Interval(Integral, 1, None, closed="left"), None],
+        "grace_period": [Interval(Integral, 1, None, closed="left"), None],
         "study_name": [str, None],
         "load_if_exists": ["boolean"],
         "sampler": [HasMethods(["sample_relative"]), None],
@@ -375,6 +401,8 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         catch=(),
         callbacks=None,
         storage=None,
+        heartbeat_interval=60,
+        grace_period=None,
         study_name=None,
         load_if_exists=True,
         sampler=None,
@@ -398,6 +426,8 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         self.catch = catch
         self.callbacks = callbacks
         self.storage = storage
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
         self.study_name = study_name
         self.load_if_exists = load_if_exists
         self.sampler = sampler
@@ -431,8 +461,9 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the arguments cannot work together (checked before any
-            trial), or if no trial of the study completed without failing.
+            If the arguments cannot work together or ``storage`` cannot be
+            opened (both checked before any trial), or if no trial of the
+            study completed without failing.
         """
         if y is None:
             raise ValueError(
@@ -571,8 +602,10 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
             pruner = optuna.pruners.MedianPruner(
                 n_startup_trials=3, n_warmup_steps=(objective.max_epochs or 0) // 4
             )
+        from ._storage import make_storage
+
         return optuna.create_study(
-            storage=_storage(self.storage),
+            storage=make_storage(self.storage, self.heartbeat_interval, self.grace_period),
             study_name=self.study_name,
             load_if_exists=self.load_if_exists,
             direction="maximize",
@@ -1159,40 +1192,6 @@ def _seed(random_state):
     if random_state is None or isinstance(random_state, Integral):
         return random_state
     return int(random_state.randint(np.iinfo(np.int32).max))
-
-
-def _storage(storage):
-    """Map a storage argument to what ``optuna.create_study`` takes."""
-    if isinstance(storage, str) and "://" in storage:
-        return _rdb_storage(storage)
-    if isinstance(storage, str | os.PathLike):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        return JournalStorage(JournalFileBackend(os.fspath(storage)))
-    return storage
-
-
-def _rdb_storage(url, attempts=5):
-    """An ``RDBStorage``, retrying while another process creates the same new database.
-
-    Processes started together on a fresh database race to create its tables
-    (optuna/optuna#1092): the losers fail once and then find the tables made.
-    SQLite waits up to a minute for a lock instead of failing after 5 s.
-    """
-    from optuna.storages import RDBStorage
-    from sqlalchemy.exc import SQLAlchemyError
-
-    kwargs = (
-        {"engine_kwargs": {"connect_args": {"timeout": 60}}} if url.startswith("sqlite") else {}
-    )
-    for attempt in range(attempts):
-        try:
-            return RDBStorage(url, **kwargs)
-        except SQLAlchemyError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
 
 
 def _setup(search, objective, X, y, groups):

@@ -220,3 +220,14 @@ def test_detect_refuses_a_model_that_is_not_a_detector(tmp_path, capsys):
     args = ["detect", "--model", str(model), "--image", str(image), "--out", str(tmp_path / "c")]
     assert main(args) == 2
     assert "not a CraterDetector" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/missing/s.db", "sqlit:///{tmp}/s.db"])
+def test_tune_refuses_an_unusable_storage_in_one_line(course_dir, tmp_path, capsys, url):
+    url = url.format(tmp=tmp_path)
+    argv = ["tune", "--data", str(course_dir), "--n-trials", "1", "--storage", url]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"skcrater tune: error: Cannot use the Optuna storage {url!r}: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "Epoch" not in out  # refused before any training

@@ -166,6 +166,8 @@ def test_groups_reach_the_splitter(noisy):
         ({"param_distributions": {"nope": FloatDistribution(0, 1)}}, ValueError, "nope"),
         ({"param_distributions": {"C": [0.1, 1.0]}}, TypeError, "optuna distribution"),
         ({"n_trials": None}, ValueError, "n_trials or timeout"),
+        ({"heartbeat_interval": 5, "grace_period": 5}, ValueError, "grace_period=5 must be longer"),
+        ({"heartbeat_interval": 0}, ValueError, "heartbeat_interval"),
     ],
 )
 def test_bad_arguments(noisy, kwargs, error, match):
@@ -508,6 +510,119 @@ def _journal(path):
     from optuna.storages.journal import JournalFileBackend
 
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+# a worker whose trials sleep in fit when given a file to touch first, so that the
+# test knows when to kill it mid-trial
+KILLABLE_WORKER = """
+import sys, time
+from pathlib import Path
+import numpy as np, optuna
+from sklearn.linear_model import LogisticRegression
+from skcrater.tuning import OptunaSearch
+
+class SlowLogisticRegression(LogisticRegression):
+    def fit(self, X, y):
+        if STARTED is not None:
+            STARTED.touch()
+            time.sleep(600)
+        return super().fit(X, y)
+
+storage, n_trials = sys.argv[1], int(sys.argv[2])
+STARTED = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+rng = np.random.default_rng(0)
+y = (rng.random(80) < 0.6).astype(int)
+X = rng.normal(size=(80, 2)) + 0.8 * y[:, None]
+space = {"C": optuna.distributions.FloatDistribution(1e-4, 1e2, log=True)}
+OptunaSearch(SlowLogisticRegression(), space, cv=3, n_trials=n_trials,
+             storage=storage if "://" in storage else Path(storage), study_name="killed",
+             heartbeat_interval=1, grace_period=2, random_state=n_trials, thresholds=10).fit(X, y)
+"""
+
+
+def _worker(script, storage, n_trials, *started):
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, str(script), storage, str(n_trials), *map(str, started)]
+    return subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE, text=True)
+
+
+def _trials(storage, kind):
+    storage = storage if kind == "sqlite" else _journal(storage)
+    return optuna.load_study(study_name="killed", storage=storage).trials
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_trial_of_a_killed_worker_is_failed_and_retried(tmp_path, kind):
+    import signal
+    import time
+    import warnings
+
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(KILLABLE_WORKER))
+    storage = f"sqlite:///{tmp_path / 'study.db'}" if kind == "sqlite" else str(tmp_path / "j.log")
+    started = tmp_path / "started"
+    killed = _worker(script, storage, 1, started)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert killed.poll() is None, killed.communicate()[1]
+            assert time.monotonic() < deadline, "the first worker never started its trial"
+            time.sleep(0.1)
+        time.sleep(2)  # past its first heartbeat (every second)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    assert [t.state for t in _trials(storage, kind)] == [TrialState.RUNNING]
+    time.sleep(3)  # past the grace period (2 s) since its last heartbeat
+    later = _worker(script, storage, 2)
+    _, err = later.communicate(timeout=120)
+    assert later.returncode == 0, err
+    dead, retried, new = _trials(storage, kind)
+    assert [t.state for t in (dead, retried, new)] == [TrialState.FAIL] + [TrialState.COMPLETE] * 2
+    # the killed trial's configuration was evaluated by the later worker
+    assert retried.params == dead.params != new.params
+    assert "fold_scores" in retried.user_attrs and "threshold" in retried.user_attrs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # experimental
+        retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+        retry = retry or optuna.storages.RetryFailedTrialCallback
+        assert retry.retried_trial_number(retried) == dead.number
+        assert retry.retried_trial_number(new) is None
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_url_and_path_storages_have_a_heartbeat(noisy, tmp_path, kind):
+    storage = f"sqlite:///{tmp_path / 'study.db'}" if kind == "sqlite" else tmp_path / "j.log"
+    search = _logreg_search(n_trials=1, storage=storage, study_name="s").fit(*noisy)
+    assert search.study_._storage.get_heartbeat_interval() == 60
+    # heartbeat_interval=None opts out: nothing marks a killed worker's trial failed
+    search = _logreg_search(n_trials=1, storage=storage, study_name="t", heartbeat_interval=None)
+    storage = search.fit(*noisy).study_._storage
+    assert getattr(storage, "get_heartbeat_interval", lambda: None)() is None
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("sqlite:///{tmp}/missing/dir/s.db", "the folder '{tmp}/missing/dir' of the SQLite file"),
+        ("sqlit:///{tmp}/x.db", "SQLAlchemy knows no database 'sqlit'"),
+    ],
+)
+def test_unusable_storage_url_is_refused_at_once(noisy, tmp_path, monkeypatch, url, problem):
+    import re
+    import time
+
+    def no_retry(seconds):
+        raise AssertionError("retried an unusable storage URL")
+
+    monkeypatch.setattr(time, "sleep", no_retry)
+    url, problem = url.format(tmp=tmp_path), problem.format(tmp=tmp_path)
+    search = _logreg_search(storage=url, study_name="s")
+    with pytest.raises(ValueError, match=re.escape(f"{url!r}: {problem}")) as error:
+        search.fit(*noisy)
+    assert "\n" not in str(error.value)
+    assert not hasattr(search, "study_")
 
 
 # ----------------------------------------------------------------- figures
