@@ -261,3 +261,14 @@ def test_a_fitted_detector_round_trips_through_a_model_file(fitted, scenes, tmp_
     assert isinstance(loaded, CraterDetector) and loaded.get_params()["window"] == WINDOW
     np.testing.assert_array_equal(loaded.score_map(scenes[1][0]), fitted.score_map(scenes[1][0]))
     pd.testing.assert_frame_equal(loaded.predict(scenes[1][0])[0], fitted.predict(scenes[1][0])[0])
+
+
+def test_verbose_detection_shows_progress_over_every_row_of_every_level(fitted, scenes, capsys):
+    det = clone(fitted).set_params(verbose=2)
+    det.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    image = scenes[1][0]
+    rows = sum(det.score_map(image, scale=s).shape[0] for s in det.scales_)
+    det.predict(image)
+    out, err = capsys.readouterr()
+    assert f"{rows}/{rows}" in out
+    assert err.count("CraterDetector: scale") == len(det.scales_)

@@ -139,7 +139,7 @@ def total_stride(model):
     return stride
 
 
-def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22):
+def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22, progress=None):
     """Scores of every ``window``-sized window at steps of ``stride`` pixels.
 
     Parameters
@@ -160,6 +160,8 @@ def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22):
     band_pixels : int, default=2**22
         Rows are scanned in bands of about this many input pixels, so that
         memory does not grow with the image.
+    progress : callable or None, default=None
+        Called after each band with the number of output rows it gave.
 
     Returns
     -------
@@ -176,6 +178,8 @@ def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22):
         stop = min(start + per_band, shape[0])
         band = band_rows(start * stride, (stop - 1) * stride + window)
         out[start:stop] = _stitched(dense, band, window, stride, period, (stop - start, shape[1]))
+        if progress is not None:
+            progress(stop - start)
     return out
 
 

@@ -149,7 +149,9 @@ class CraterDetector(BaseEstimator):
         Seeds the training windows (and the estimator, if it has a
         ``random_state`` left at None).
     verbose : int, default=0
-        Print progress.
+        1: a progress bar over the rows of the score maps while detecting
+        (:class:`keras.utils.Progbar`), and the training windows; 2: also
+        one line per pyramid level.
 
     Attributes
     ----------
@@ -503,7 +505,7 @@ class CraterDetector(BaseEstimator):
                 f"At scale {scale} the image is {level.shape[0]}x{level.shape[1]} pixels, "
                 f"smaller than the {self.window}-pixel window."
             )
-        return self._scan(level)
+        return self._scan(level, None)
 
     def _detect(self, image):
         """All detections of one image (with the ``scale`` they were found at)."""
@@ -515,13 +517,13 @@ class CraterDetector(BaseEstimator):
         import pandas as pd
 
         maps = {}
-        for k, scale in enumerate(self.scales_):
-            level = self._level(image, scale)
-            if min(level.shape) < self.window:
-                break
+        levels = [self._level(image, scale) for scale in self.scales_]
+        levels = [level for level in levels if min(level.shape) >= self.window]
+        progress = self._progress(levels)
+        for k, (scale, level) in enumerate(zip(self.scales_, levels, strict=False)):
             start = time.perf_counter()
-            maps[scale] = self._scan(level)
-            if self.verbose:
+            maps[scale] = self._scan(level, progress)
+            if self.verbose > 1:
                 print(
                     f"CraterDetector: scale {k + 1}/{len(self.scales_)} ({scale:.3g}, "
                     f"{level.shape[0]}x{level.shape[1]} px) scanned in "
@@ -530,6 +532,16 @@ class CraterDetector(BaseEstimator):
                 )
         rows = [self._peaks(maps, k, threshold) for k in range(len(maps))]
         return pd.concat(rows, ignore_index=True) if rows else _empty_table()
+
+    def _progress(self, levels):
+        """A progress bar over the rows of all levels' score maps, or None."""
+        if not self.verbose:
+            return None
+        from keras.utils import Progbar
+
+        rows = sum((level.shape[0] - self.window) // self.stride_ + 1 for level in levels)
+        bar = Progbar(rows, unit_name="row")
+        return lambda done: bar.add(done)
 
     def _finish(self, table, calibration):
         """Calibrated diameters, overlaps suppressed, highest score first."""
@@ -601,10 +613,10 @@ class CraterDetector(BaseEstimator):
         """The pyramid level of a checked image, in the [0, 1] grey levels of the tiles."""
         return ScaledImage(image, scale, divisor=_divisor(image))
 
-    def _scan(self, level):
+    def _scan(self, level, progress):
         network = _dense_network(self.estimator_)
         if network is None:
-            return self._scan_windows(level)
+            return self._scan_windows(level, progress)
         dense, period = _dense_version(network)
         # the network's own input scaling, applied band by band with the level's
         pixels = ScaledImage(
@@ -617,9 +629,10 @@ class CraterDetector(BaseEstimator):
             stride=self.stride_,
             period=period,
             band_pixels=self.band_pixels,
+            progress=progress,
         )
 
-    def _scan_windows(self, level):
+    def _scan_windows(self, level, progress):
         """Cut every window and ask ``predict_proba`` (any classifier), band by band."""
         step, window = self.stride_, self.window
         n_rows = (level.shape[0] - window) // step + 1
@@ -632,6 +645,8 @@ class CraterDetector(BaseEstimator):
             view = np.lib.stride_tricks.sliding_window_view(rows, (window, window))
             band = view[::step, ::step][:, :n_cols].reshape(-1, window, window)
             out[start:stop] = self.estimator_.predict_proba(band)[:, 1].reshape(-1, n_cols)
+            if progress is not None:
+                progress(stop - start)
         return out
 
 
