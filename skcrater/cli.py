@@ -219,6 +219,13 @@ def _add_detection_commands(sub):
     detect.add_argument("--out", type=Path, required=True, help="CSV of x, y, diameter, score")
     detect.add_argument("--overlay", type=Path, help="PNG of the detections over the image")
     detect.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="folder for an HTML report: the detections over the image, the score map and, "
+        "with --catalogue, the metrics and the precision-recall curve",
+    )
+    detect.add_argument(
         "--catalogue", type=Path, help="known craters: print precision, recall and F1"
     )
     detect.add_argument("--threshold", type=_unit_float, help="smallest score kept")
@@ -461,6 +468,10 @@ def _cmd_detect(args):
     from .persistence import load
 
     _refuse_outputs([args.out, *([args.overlay] if args.overlay else [])], args.overwrite)
+    if args.report is not None:
+        from .detection._report import _check_report_destination
+
+        _check_report_destination(args.report, overwrite=args.overwrite, how=_OVERWRITE)
     detector = load(args.model)
     if not isinstance(detector, CraterDetector):
         raise ValueError(f"{args.model} holds a {type(detector).__name__}, not a CraterDetector")
@@ -473,7 +484,8 @@ def _cmd_detect(args):
     detector.set_params(verbose=1)
     start = time.perf_counter()
     craters = detector.predict(image)[0]
-    print(f"{len(craters)} craters found in {time.perf_counter() - start:.1f} s")
+    seconds = time.perf_counter() - start
+    print(f"{len(craters)} craters found in {seconds:.1f} s")
     _write_table(craters, args.out, args.overwrite)
     print(f"craters written: {args.out}")
     match = _print_match(craters, catalogue, args) if catalogue is not None else None
@@ -485,6 +497,23 @@ def _cmd_detect(args):
         fig = plot_detections(image, craters, catalogue, match=match, title=args.image.name)
         write_bytes(args.overlay, _png(fig), overwrite=args.overwrite)
         print(f"overlay written: {args.overlay}")
+    if args.report:
+        from .detection import write_detection_report
+
+        # the detections and the catalogue already at hand: nothing is detected twice
+        scored = {"min_diameter": args.min_diameter, "max_diameter": args.max_diameter}
+        result = write_detection_report(
+            detector,
+            image,
+            args.report,
+            catalogue=catalogue,
+            detections=craters,
+            timings={"predict": seconds},
+            title=f"skcrater detection report: {args.image.name}",
+            overwrite=args.overwrite,
+            **(scored if catalogue is not None else {}),
+        )
+        print(f"report written: {result.html}")
     return 0
 
 

@@ -839,12 +839,12 @@ def _table(rows, header=None):
     return f"<table>{head}{body}</table>"
 
 
-def _params(estimator):
+def _params(estimator, deep=True):
     """(name, text) of every parameter; nested estimators by class name."""
     from sklearn.base import BaseEstimator
 
     rows = []
-    for name, value in sorted(estimator.get_params(deep=True).items()):
+    for name, value in sorted(estimator.get_params(deep=deep).items()):
         if isinstance(value, BaseEstimator):
             text = type(value).__name__
         elif isinstance(value, list) and name.endswith("steps"):
@@ -881,19 +881,24 @@ def _template(name):
     return (files("skcrater") / "templates" / name).read_text(encoding="utf-8")
 
 
-def _cards(m):
+def _cards(m, cards=_CARDS):
+    """One card per (key of ``m``, label) of ``cards``."""
     return "".join(
         f'<div class="card"><b>{_fmt(m[key])}</b><span>{_esc(label)}</span></div>'
-        for key, label in _CARDS
+        for key, label in cards
     )
 
 
-def _embedded_figures(figures):
-    """One <figure> per PNG, embedded as a data URI so the page needs no other file."""
+def _embedded_figures(figures, captions=_CAPTIONS, wide=("examples",)):
+    """One <figure> per PNG, embedded as a data URI so the page needs no other file.
+
+    ``captions`` gives each figure's caption by name; the figures named in
+    ``wide`` span the page's width.
+    """
     return "".join(
-        f'<figure class="{"wide" if name == "examples" else ""}" id="{name}">'
+        f'<figure class="{"wide" if name in wide else ""}" id="{name}">'
         f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-        f"<figcaption>{_esc(_CAPTIONS[name])}</figcaption></figure>"
+        f"<figcaption>{_esc(captions[name])}</figcaption></figure>"
         for name, data in figures.items()
     )
 

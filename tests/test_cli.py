@@ -222,6 +222,43 @@ def test_detect_refuses_a_model_that_is_not_a_detector(tmp_path, capsys):
     assert "not a CraterDetector" in capsys.readouterr().err
 
 
+def test_detect_writes_a_report_of_the_craters_it_found(scene_files, tmp_path, capsys, monkeypatch):
+    import pandas as pd
+
+    from skcrater import CraterCNNClassifier, save
+    from skcrater.detection import CraterDetector, match_craters, read_catalogue, read_image
+
+    (image, catalogue), (other, other_catalogue) = scene_files
+    cnn = CraterCNNClassifier(**{**TINY_CNN, "epochs": 1}, random_state=0)
+    detector = CraterDetector(cnn, window=24, diameter_range=(8, 20), max_diameter=40)
+    model = save(detector.fit(image, catalogue), tmp_path / "det.skcrater")
+    scans = []
+    predict = CraterDetector.predict
+    monkeypatch.setattr(CraterDetector, "predict", lambda *a: scans.append(1) or predict(*a))
+    out, report = tmp_path / "craters.csv", tmp_path / "report"
+    detect = ["detect", "--model", str(model), "--image", str(other), "--report", str(report)]
+    scored = ["--catalogue", str(other_catalogue), "--min-diameter", "8"]
+    assert main([*detect, "--out", str(out), *scored]) == 0
+    assert f"report written: {report / 'report.html'}" in capsys.readouterr().out
+    assert len(scans) == 1  # the report shows the craters found, not a second scan
+    assert sorted(p.name for p in report.glob("*.png")) == [
+        "detections.png",
+        "precision_recall.png",
+        "score_map.png",
+    ]
+    metrics = json.loads((report / "metrics.json").read_text())["metrics"]
+    found = pd.read_csv(out)
+    truth = read_catalogue(other_catalogue, image_shape=read_image(other).shape)
+    assert metrics["n_detections"] == len(found)
+    assert metrics["tp"] == match_craters(found, truth, min_diameter=8).tp
+    # an earlier report is refused before the image is scanned
+    again = [*detect, "--out", str(tmp_path / "again.csv")]
+    assert main(again) == 2
+    assert "--overwrite" in capsys.readouterr().err and len(scans) == 1
+    assert main([*again, "--overwrite"]) == 0 and len(scans) == 2
+    assert not (report / "precision_recall.png").exists()  # no catalogue this time
+
+
 @pytest.mark.parametrize("url", ["sqlite:///{tmp}/missing/s.db", "sqlit:///{tmp}/s.db"])
 def test_tune_refuses_an_unusable_storage_in_one_line(course_dir, tmp_path, capsys, url):
     url = url.format(tmp=tmp_path)

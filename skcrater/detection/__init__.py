@@ -16,6 +16,7 @@ _LAZY = {
     "plot_detections": "skcrater.detection._figures",
     "plot_score_map": "skcrater.detection._figures",
     "plot_detection_pr": "skcrater.detection._figures",
+    "write_detection_report": "skcrater.detection._report",
 }
 
 __all__ = list(_LAZY)
