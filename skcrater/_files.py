@@ -6,16 +6,34 @@ destination folder, flushed to disk and then renamed into place, so an
 interrupted write leaves the old file (or no file), never a partial one. An
 existing file is replaced only when asked to, and the temporary file is
 removed whatever goes wrong.
+
+A write killed outright (``SIGKILL``, a power cut) cannot remove its
+temporary file; the next write of the same destination removes the ones left
+behind. A writer holds a lock on its temporary file while it writes (on
+Windows, where there is no such lock, an open file cannot be deleted), so
+only temporary files of dead writers are removed, never one being written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 
-__all__ = ["atomic_writer", "check_destination", "refuse_existing", "write_bytes"]
+try:
+    import fcntl
+except ImportError:  # Windows, where a file open for writing cannot be deleted at all
+    fcntl = None
+
+__all__ = [
+    "atomic_writer",
+    "check_destination",
+    "refuse_existing",
+    "remove_stale_parts",
+    "write_bytes",
+]
 
 
 def refuse_existing(paths, *, overwrite, how="pass overwrite=True"):
@@ -68,7 +86,8 @@ def atomic_writer(path, *, overwrite=False):
     flushed and fsync'd, then renamed onto ``path``; with ``overwrite=False``
     the rename refuses a file that appeared meanwhile. On any exception
     (``KeyboardInterrupt`` included) the temporary file is removed and
-    ``path`` is left as it was.
+    ``path`` is left as it was. Temporary files of ``path`` that killed
+    writes left behind are removed first (:func:`remove_stale_parts`).
 
     Parameters
     ----------
@@ -98,18 +117,85 @@ def atomic_writer(path, *, overwrite=False):
     (b'complete', ['note.txt'])
     """
     path = check_destination(path, overwrite=overwrite)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+    remove_stale_parts(path)
+    tmp, fd = _create_locked_part(path)
     try:
-        # os.open with 0o666 leaves the permissions to the umask (mkstemp would give 0o600)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        with os.fdopen(os.open(tmp, flags, 0o666), "wb") as file:
+        with os.fdopen(fd, "wb") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
-        _rename(tmp, path, overwrite=overwrite)
+            if fcntl is not None:
+                # renamed while still locked, so that no clean-up removes it meanwhile
+                _rename(tmp, path, overwrite=overwrite)
+        if fcntl is None:  # Windows renames closed files only
+            _rename(tmp, path, overwrite=overwrite)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def remove_stale_parts(path):
+    """Remove the temporary files that killed writes of ``path`` left behind.
+
+    Only hidden files named as :func:`atomic_writer` names the temporary
+    files of this very destination (``.NAME.<12 hex digits>.part``) are
+    considered, and of those only the ones no live writer holds locked. This
+    is best effort: a file that cannot be examined or removed is left alone.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from skcrater._files import remove_stale_parts
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".model.skcrater.0123456789ab.part").write_bytes(b"half")
+    >>> remove_stale_parts(folder / "model.skcrater")
+    >>> list(folder.iterdir())
+    []
+    """
+    path = Path(os.fspath(path))
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.part")
+    with os.scandir(path.parent) as entries:
+        parts = [
+            e.path
+            for e in entries
+            if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False)
+        ]
+    for part in parts:
+        # never let the clean-up of an earlier failure make this write fail
+        with contextlib.suppress(OSError):
+            _remove_if_unlocked(part)
+
+
+def _remove_if_unlocked(part):
+    if fcntl is None:
+        os.unlink(part)  # refused (PermissionError) while a writer has the file open
+        return
+    fd = os.open(part, os.O_RDONLY)
+    try:
+        # BlockingIOError while a live writer holds the lock; a dead one holds nothing
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(part)
+    finally:
+        os.close(fd)
+
+
+def _create_locked_part(path):
+    """Create and lock a new temporary file beside ``path``; return its name and descriptor."""
+    # os.open with 0o666 leaves the permissions to the umask (mkstemp would give 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+        fd = os.open(tmp, flags, 0o666)
+        if fcntl is None:
+            return tmp, fd
+        # a file system without locks just leaves this writer's file unprotected,
+        # and the clean-up cannot lock (so remove) anything there either
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink:
+            return tmp, fd
+        # a clean-up of the same destination removed the file between its creation and the lock
+        os.close(fd)
 
 
 def write_bytes(path, data, *, overwrite=False):

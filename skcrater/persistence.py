@@ -9,13 +9,17 @@ A model file (``.skcrater`` by convention) is a zip archive holding
   JSON;
 * ``arrays/NNN.npy``: the NumPy arrays, read back with ``allow_pickle=False``;
 * ``networks/NNN.keras``: each Keras network in Keras' native format, read
-  back with ``keras.saving.load_model(..., safe_mode=True)``.
+  back in Keras' safe mode, whatever the process-wide setting
+  (``keras.config.enable_unsafe_deserialization()`` does not apply).
 
 Loading therefore never unpickles anything and never imports a class that is
 not in :data:`SUPPORTED_CLASSES`; Keras' safe mode refuses lambda layers and
 objects from outside Keras. The checksums catch truncated, corrupted and
 edited files; they are not a signature (whoever can edit the file can also
-rewrite them), but even a forged file can only hold data.
+rewrite them), but even a forged file can only hold data: every member's
+size is checked against the manifest and against ``max_size`` before
+anything is unpacked, parameters are checked by the estimator's own
+constraints, and every malformed entry raises :class:`ModelFileError`.
 
 Supported estimators are those of :data:`SUPPORTED_CLASSES`, nested in any
 way (a :class:`~sklearn.pipeline.Pipeline` of a scaler and a
@@ -41,6 +45,7 @@ import os
 import sys
 import tempfile
 import zipfile
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,13 +53,31 @@ import numpy as np
 
 from ._files import atomic_writer, check_destination
 
-__all__ = ["save", "load", "read_manifest", "ModelFileError", "SUPPORTED_CLASSES", "FORMAT_VERSION"]
+__all__ = [
+    "save",
+    "load",
+    "read_manifest",
+    "ModelFileError",
+    "SUPPORTED_CLASSES",
+    "FORMAT_VERSION",
+    "MAX_SIZE",
+]
 
 #: Version of the file layout written by :func:`save`; :func:`load` reads this
 #: version and older ones.
 FORMAT_VERSION = 1
 _FORMAT_NAME = "skcrater-model"
 _MANIFEST = "manifest.json"
+
+#: Default ``max_size`` of :func:`load` and :func:`read_manifest`: the most
+#: bytes (1 GiB) a model file may unpack to, manifest and members together.
+#: Real models are far smaller (a CNN's network takes a few megabytes); the
+#: limit stops a small crafted file from filling the memory.
+MAX_SIZE = 2**30
+
+# dtype kinds stored: NumPy arrays (.npy members) and NumPy scalars (JSON)
+_ARRAY_KINDS = "biufcUSmM"
+_SCALAR_KINDS = "biufU"
 
 #: The estimator classes :func:`save` and :func:`load` handle, by public name.
 SUPPORTED_CLASSES = (
@@ -95,12 +118,14 @@ class ModelFileError(ValueError):
 
 
 # ----------------------------------------------------------------------- public
-def save(estimator, path, *, overwrite=False, metadata=None):
+def save(estimator, path, *, overwrite=False, metadata=None, include_optimizer=True):
     """Save an estimator to a single model file, without pickle.
 
     The file is written under a temporary name in the destination folder and
     renamed into place only once complete, so an interrupted save never
-    leaves a half-written file, nor damages the file it would replace.
+    leaves a half-written file, nor damages the file it would replace. A
+    temporary file that a killed save (``SIGKILL``, a power cut) left beside
+    ``path`` is removed by the next save of ``path``.
 
     Parameters
     ----------
@@ -115,6 +140,17 @@ def save(estimator, path, *, overwrite=False, metadata=None):
     metadata : dict, default=None
         JSON-serialisable information stored with the model (training time,
         data description, ...); read it back with :func:`read_manifest`.
+    include_optimizer : bool, default=True
+        Store the optimizer state of every Keras network (for Adam, two
+        values per weight: about twice the size of the weights). True keeps
+        everything: the loaded estimator predicts, and a ``warm_start`` fit
+        goes on training exactly where the saved one stopped. False stores
+        the networks uncompiled, for estimators that are only used to
+        predict: the file is smaller and the loaded estimator predicts
+        identically, and can still be cloned, pickled, saved and refitted
+        from scratch, but it cannot go on training its network: a
+        ``warm_start`` fit raises Keras' ``ValueError`` asking for
+        ``compile()``.
 
     Returns
     -------
@@ -149,7 +185,7 @@ def save(estimator, path, *, overwrite=False, metadata=None):
     path = check_destination(path, overwrite=overwrite)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}.")
-    writer = _Writer()
+    writer = _Writer(include_optimizer=include_optimizer)
     tree = writer.estimator(estimator, type(estimator).__name__)
     manifest = {
         "format": _FORMAT_NAME,
@@ -167,18 +203,23 @@ def save(estimator, path, *, overwrite=False, metadata=None):
     return path
 
 
-def load(path):
+def load(path, *, max_size=MAX_SIZE):
     """Load an estimator saved by :func:`save`.
 
     Nothing is unpickled and only classes of :data:`SUPPORTED_CLASSES` are
-    created; Keras networks are read in Keras' safe mode. The loaded
-    estimator predicts exactly as the saved one, and can be pickled, cloned
-    and refitted.
+    created; Keras networks are read in Keras' safe mode, even after
+    ``keras.config.enable_unsafe_deserialization()``. The sizes of all
+    members are checked before any is unpacked, and the parameters by the
+    estimators' own constraints. The loaded estimator predicts exactly as
+    the saved one, and can be pickled, cloned and refitted.
 
     Parameters
     ----------
     path : str or path-like
         A file written by :func:`save`.
+    max_size : int, default=MAX_SIZE
+        The most bytes the file may unpack to (:data:`MAX_SIZE`, 1 GiB);
+        raise it for a larger model from a source you trust.
 
     Returns
     -------
@@ -191,7 +232,9 @@ def load(path):
         If there is no such file.
     ModelFileError
         If the file is not a skcrater model, is truncated, corrupted or
-        edited (a checksum differs), or was written by a newer skcrater.
+        edited (a size or checksum differs), holds a malformed entry or an
+        invalid parameter, would unpack to more than ``max_size`` bytes, or
+        was written by a newer skcrater.
 
     See Also
     --------
@@ -208,18 +251,23 @@ def load(path):
     >>> load(path).mean_
     array([2.])
     """
-    manifest, members = _read(path)
+    manifest, members = _read(path, max_size)
     reader = _Reader(members, path, manifest.get("versions"))
-    return reader.estimator(manifest["estimator"], "estimator")
+    try:
+        return reader.estimator(manifest["estimator"], "estimator")
+    except RecursionError:
+        raise ModelFileError(f"{path}: the manifest is nested too deeply.") from None
 
 
-def read_manifest(path):
+def read_manifest(path, *, max_size=MAX_SIZE):
     """Return the manifest of a model file, after checking the file.
 
     Parameters
     ----------
     path : str or path-like
         A file written by :func:`save`.
+    max_size : int, default=MAX_SIZE
+        As :func:`load`.
 
     Returns
     -------
@@ -245,16 +293,17 @@ def read_manifest(path):
     >>> manifest["estimator"]["class"], manifest["metadata"]
     ('sklearn.preprocessing.StandardScaler', {'note': 'unfitted'})
     """
-    return _read(path)[0]
+    return _read(path, max_size)[0]
 
 
 # ------------------------------------------------------------------- encoding
 class _Writer:
     """Turns an estimator into tagged JSON plus binary members."""
 
-    def __init__(self):
+    def __init__(self, include_optimizer=True):
         self.members = {}
         self.has_networks = False
+        self.include_optimizer = include_optimizer
 
     def _add(self, folder, suffix, data):
         name = f"{folder}/{len(self.members):03d}{suffix}"
@@ -284,6 +333,8 @@ class _Writer:
         import keras
 
         self.has_networks = True
+        if not self.include_optimizer:
+            model = _uncompiled_copy(model)
         with tempfile.TemporaryDirectory() as tmp:
             file = os.path.join(tmp, "network.keras")
             keras.saving.save_model(model, file)
@@ -301,7 +352,7 @@ class _Writer:
         if isinstance(value, np.ndarray):
             return self.array(value, where)
         if isinstance(value, np.generic):
-            if value.dtype.kind not in "biufU":
+            if value.dtype.kind not in _SCALAR_KINDS:
                 raise TypeError(f"{where}: cannot store a NumPy scalar of dtype {value.dtype}.")
             return {"__scalar__": value.dtype.str, "value": self.value(value.item(), where)}
         if isinstance(value, tuple | list):
@@ -335,7 +386,7 @@ class _Writer:
             if all(isinstance(item, str) for item in array.flat):
                 return {"__strings__": array.tolist()}
             raise TypeError(f"{where}: cannot store an object array that is not all strings.")
-        if array.dtype.kind not in "biufcUSmM":
+        if array.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"{where}: cannot store an array of dtype {array.dtype}.")
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
@@ -343,12 +394,27 @@ class _Writer:
 
 
 class _Reader:
-    """Rebuilds an estimator from tagged JSON and the checked members."""
+    """Rebuilds an estimator from tagged JSON and the checked members.
+
+    Whatever the file holds, it either gives an estimator or raises
+    :class:`ModelFileError` naming the entry (``where``) and the problem.
+    """
 
     def __init__(self, members, path, versions):
         self.members = members
         self.path = path
         self.versions = versions if isinstance(versions, dict) else {}
+        self.decoders = {
+            "__tuple__": self._tuple,
+            "__dict__": self._dict,
+            "__ndarray__": self._ndarray,
+            "__strings__": self._strings,
+            "__scalar__": self._scalar,
+            "__float__": self._float,
+            "__estimator__": self._estimator,
+            "__keras__": self._keras,
+            "__random_state__": self._random_state,
+        }
 
     def member(self, name):
         try:
@@ -359,29 +425,61 @@ class _Reader:
             ) from None
 
     def estimator(self, node, where):
-        try:
-            cls = _import_class(node["class"])
-            params = self.value(node["params"], where)
-            attributes = self.value(node["attributes"], where)
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
-            raise ModelFileError(f"{self.path}: malformed estimator entry at {where}.") from exc
-        try:
-            est = cls(**params)
-        except TypeError as exc:
+        if not isinstance(node, dict) or not {"class", "params", "attributes"} <= set(node):
             raise ModelFileError(
-                f"{self.path}: the parameters saved for {node['class']} do not fit this version "
-                f"of it ({exc}); load the file with the versions it was saved with: "
-                f"{_format_versions(self.versions)}."
-            ) from exc
+                f"{self.path}: malformed estimator entry at {where}: it needs a class, "
+                "params and attributes."
+            )
+        cls = _import_class(node["class"])
+        params = self.names(node["params"], f"{where}.params")
+        attributes = self.names(node["attributes"], where)
+        clash = sorted(set(params) & set(attributes))
+        if clash:
+            raise ModelFileError(
+                f"{self.path}: malformed estimator entry at {where}: {clash} are stored both "
+                "as parameters and as fitted attributes."
+            )
+        est = self.construct(cls, node["class"], params, where)
         vars(est).update(attributes)
         if node["class"] == _CNN and "network" in node:
             est.model_ = self.network(node["network"])
         return est
 
+    def names(self, value, where):
+        """Decode ``value``, which must give a dict of attribute (or parameter) names."""
+        decoded = self.value(value, where)
+        if not isinstance(decoded, dict) or not all(
+            isinstance(key, str) and key.isidentifier() and not key.startswith("__")
+            for key in decoded
+        ):
+            raise ModelFileError(
+                f"{self.path}: malformed entry at {where}: expected a dict of names, got "
+                f"{decoded!r:.200}."
+            )
+        return decoded
+
+    def construct(self, cls, name, params, where):
+        """``cls(**params)``, after checking the parameters by the class's own constraints."""
+        try:
+            est = cls(**params)
+        except TypeError as exc:
+            raise ModelFileError(
+                f"{self.path}: the parameters saved for {name} do not fit this version "
+                f"of it ({exc}); load the file with the versions it was saved with: "
+                f"{_format_versions(self.versions)}."
+            ) from exc
+        try:
+            est._validate_params()
+        except ValueError as exc:  # sklearn's InvalidParameterError, which names the parameter
+            raise ModelFileError(
+                f"{self.path}: invalid parameter of the {name} at {where}: {exc} (saved with "
+                f"{_format_versions(self.versions)})."
+            ) from exc
+        return est
+
     def network(self, name):
         import keras
+        from keras.src.saving.serialization_lib import SafeModeScope
 
         from ._layers import register_layers
 
@@ -391,48 +489,110 @@ class _Reader:
             file = os.path.join(tmp, "network.keras")
             Path(file).write_bytes(data)
             try:
-                return keras.saving.load_model(file, safe_mode=True, compile=True)
+                # safe_mode=True gives way to a process-wide enable_unsafe_deserialization();
+                # the scope does not (Keras offers no public equivalent)
+                with SafeModeScope(True):
+                    return keras.saving.load_model(file, safe_mode=True, compile=True)
             except Exception as exc:  # Keras raises many types for a bad archive
                 raise ModelFileError(f"{self.path}: cannot read network {name!r}: {exc}") from exc
 
-    def value(self, value, where):  # noqa: C901 - one branch per stored type
+    def value(self, value, where):
         if isinstance(value, list):
-            return [self.value(v, where) for v in value]
+            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if not isinstance(value, dict):
             return value
         tags = [key for key in value if key.startswith("__")]
         if not tags:
             return {k: self.value(v, f"{where}.{k}") for k, v in value.items()}
-        tag = tags[0]
-        body = value[tag]
-        if tag == "__tuple__":
-            return tuple(self.value(v, where) for v in body)
-        if tag == "__dict__":
-            return {self.value(k, where): self.value(v, where) for k, v in body}
-        if tag == "__ndarray__":
-            return self.array(body)
-        if tag == "__strings__":
-            return np.array(body, dtype=object)
-        if tag == "__scalar__":
-            return np.dtype(body).type(value["value"])
-        if tag == "__float__":
-            return float(body)
-        if tag == "__estimator__":
-            return self.estimator(body, where)
-        if tag == "__keras__":
-            return self.network(body)
-        if tag == "__random_state__":
-            kind, keys, pos, has_gauss, gauss = body
-            rng = np.random.RandomState()
-            rng.set_state((kind, self.value(keys, where), pos, has_gauss, gauss))
-            return rng
-        raise ModelFileError(f"{self.path}: unknown entry {tag!r} at {where}.")
+        if len(tags) > 1 or tags[0] not in self.decoders:
+            raise ModelFileError(f"{self.path}: unknown entry {tags} at {where}.")
+        try:
+            return self.decoders[tags[0]](value, where)
+        except ModelFileError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+            raise ModelFileError(
+                f"{self.path}: malformed {tags[0]} entry at {where}: {exc!r}"
+            ) from exc
+
+    def _tuple(self, value, where):
+        return tuple(self.value(_list(value["__tuple__"]), where))
+
+    def _dict(self, value, where):
+        pairs = _list(value["__dict__"])
+        return {self.value(k, where): self.value(v, f"{where}[{k!r}]") for k, v in pairs}
+
+    def _ndarray(self, value, where):
+        return self.array(value["__ndarray__"])
+
+    def _strings(self, value, where):
+        array = np.array(_list(value["__strings__"]), dtype=object)
+        if not all(isinstance(item, str) for item in array.flat):
+            raise ValueError("expected a (nested) list of strings")
+        return array
+
+    def _scalar(self, value, where):
+        dtype = np.dtype(_str(value["__scalar__"]))
+        if dtype.kind not in _SCALAR_KINDS:
+            raise ValueError(f"NumPy scalars of dtype {dtype} are not stored")
+        return dtype.type(self.value(value["value"], where))
+
+    def _float(self, value, where):
+        return float(_str(value["__float__"]))
+
+    def _estimator(self, value, where):
+        return self.estimator(value["__estimator__"], where)
+
+    def _keras(self, value, where):
+        return self.network(value["__keras__"])
+
+    def _random_state(self, value, where):
+        kind, keys, pos, has_gauss, gauss = _list(value["__random_state__"])
+        keys = self.value(keys, where)
+        # NumPy checks none of this: a position past the 624 keys reads (and with a
+        # large one crashes on) memory outside them
+        if kind != "MT19937" or not isinstance(keys, np.ndarray) or keys.shape != (624,):
+            raise ValueError("expected the state of an MT19937 generator, with 624 keys")
+        if keys.dtype != np.uint32 or not (_is_int(pos) and 0 <= pos <= 624):
+            raise ValueError(f"expected uint32 keys and a position in [0, 624], got {pos!r}")
+        if has_gauss not in (0, 1) or not isinstance(gauss, float):
+            raise ValueError("expected has_gauss 0 or 1 and a float gauss")
+        rng = np.random.RandomState()
+        rng.set_state((kind, keys, pos, has_gauss, gauss))
+        return rng
 
     def array(self, name):
         try:
-            return np.load(io.BytesIO(self.member(name)), allow_pickle=False)
-        except ValueError as exc:
+            # read_array reads .npy only (np.load would also open an .npz zip archive)
+            array = np.lib.format.read_array(io.BytesIO(self.member(name)), allow_pickle=False)
+        except (ValueError, EOFError) as exc:
             raise ModelFileError(f"{self.path}: cannot read array {name!r}: {exc}") from exc
+        if array.dtype.kind not in _ARRAY_KINDS:
+            raise ModelFileError(f"{self.path}: array {name!r} has dtype {array.dtype}.")
+        return array
+
+
+def _list(body):
+    if not isinstance(body, list):
+        raise TypeError(f"expected a list, got {type(body).__name__}")
+    return body
+
+
+def _str(body):
+    if not isinstance(body, str):
+        raise TypeError(f"expected a string, got {type(body).__name__}")
+    return body
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _uncompiled_copy(model):
+    """``model``'s architecture and weights without its compile state (optimizer, loss)."""
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 # ---------------------------------------------------------------- allow-list
@@ -508,40 +668,98 @@ def _write_atomically(path, members, manifest, *, overwrite):
                 archive.writestr(name, data)
 
 
-def _read(path):
-    """Open, check and return (manifest, {member name: bytes})."""
+def _read(path, max_size):
+    """Open, check and return (manifest, {member name: bytes}).
+
+    Every size is checked before anything is unpacked: the total the archive
+    declares against ``max_size``, then each member's as the manifest
+    declares it against the archive's. Members are unpacked no further than
+    the archive declares.
+    """
     path = Path(os.fspath(path))
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")
+    if not _is_int(max_size) or max_size < 1:
+        raise ValueError(f"max_size must be a positive integer, got {max_size!r}.")
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if _MANIFEST not in names:
-                raise ModelFileError(f"{path} is not a skcrater model file (no {_MANIFEST}).")
-            manifest = json.loads(archive.read(_MANIFEST))
-            _check_manifest(manifest, path)
-            expected = set(manifest["members"])
-            if names - {_MANIFEST} != expected:
-                raise ModelFileError(
-                    f"{path} has been altered: its members do not match its manifest "
-                    f"(missing {sorted(expected - names)}, unexpected "
-                    f"{sorted(names - expected - {_MANIFEST})})."
-                )
-            members = {name: archive.read(name) for name in sorted(expected)}
-    except zipfile.BadZipFile as exc:
+            entries = _entries(archive, path, max_size)
+            manifest = _read_manifest_member(archive, entries[_MANIFEST], path)
+            names = _check_sizes(manifest["members"], entries, path)
+            members = {name: _unpack(archive, entries[name]) for name in names}
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise ModelFileError(
             f"{path} is not a readable skcrater model file (truncated or corrupted?): {exc}"
         ) from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: the manifest is not valid JSON: {exc}") from exc
     for name, data in members.items():
         entry = manifest["members"][name]
-        if not isinstance(entry, dict) or entry.get("sha256") != _sha256(data):
+        if len(data) != entry["size"] or entry.get("sha256") != _sha256(data):
             raise ModelFileError(
-                f"{path} has been altered or corrupted: checksum of {name!r} "
+                f"{path} has been altered or corrupted: the size or checksum of {name!r} "
                 "does not match the manifest."
             )
     return manifest, members
+
+
+def _entries(archive, path, max_size):
+    """``{name: ZipInfo}`` of the archive, refusing what :func:`save` never writes."""
+    infos = archive.infolist()
+    entries = {info.filename: info for info in infos}
+    total = sum(info.file_size for info in infos)
+    if total > max_size:
+        raise ModelFileError(
+            f"{path} unpacks to {total} bytes, more than max_size={max_size}; pass a larger "
+            "max_size to load it if you trust its source."
+        )
+    if _MANIFEST not in entries:
+        raise ModelFileError(f"{path} is not a skcrater model file (no {_MANIFEST}).")
+    if len(entries) < len(infos):
+        raise ModelFileError(f"{path} has been altered: several members have the same name.")
+    for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or (
+            info.flag_bits & 0x1  # encrypted
+        ):
+            raise ModelFileError(
+                f"{path}: member {info.filename!r} is encrypted or compressed in a way "
+                "skcrater never writes."
+            )
+    return entries
+
+
+def _read_manifest_member(archive, info, path):
+    try:
+        manifest = json.loads(_unpack(archive, info))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: the manifest is not valid JSON: {exc!r}") from None
+    _check_manifest(manifest, path)
+    return manifest
+
+
+def _check_sizes(declared, entries, path):
+    """Check the declared sizes of the members; return their names."""
+    names = sorted(set(entries) - {_MANIFEST})
+    if set(names) != set(declared):
+        raise ModelFileError(
+            f"{path} has been altered: its members do not match its manifest "
+            f"(missing {sorted(set(declared) - set(names))}, unexpected "
+            f"{sorted(set(names) - set(declared))})."
+        )
+    for name in names:
+        entry = declared[name]
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if not _is_int(size) or size != entries[name].file_size:
+            raise ModelFileError(
+                f"{path} has been altered: member {name!r} holds {entries[name].file_size} "
+                f"bytes, but the manifest declares {size!r}."
+            )
+    return names
+
+
+def _unpack(archive, info):
+    # read(size) inflates about size bytes at most, whereas read() inflates up to 1 GiB
+    # at once before cutting it to the size the archive declares
+    with archive.open(info) as file:
+        return file.read(info.file_size)
 
 
 def _check_manifest(manifest, path):

@@ -135,7 +135,11 @@ def test_examples_in_user_guide_name_real_parameters():
     by_short_name = {name.rsplit(".", 1)[1]: obj for name, obj in estimators.items()}
     checked = 0
     for page in sorted((DOCS / "user_guide").glob("*.rst")) + [DOCS / "index.rst"]:
-        for block in re.findall(r"code-block:: python\n\n((?:   .*\n|\n)+)", page.read_text()):
+        # a block is the lines indented deeper than its directive (which may be nested)
+        blocks = re.findall(
+            r"(?m)^( *)\.\. code-block:: python\n\n((?:\1   .*\n|\n)+)", page.read_text()
+        )
+        for _, block in blocks:
             tree = ast.parse(inspect.cleandoc("\n" + block))
             for node in ast.walk(tree):
                 if not isinstance(node, ast.Call):

@@ -3,8 +3,11 @@
 import json
 import pickle
 import re
+import signal
+import struct
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -17,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from skcrater import TileStandardizer, persistence
+from skcrater._files import atomic_writer
 from skcrater.persistence import ModelFileError, load, read_manifest, save
 
 
@@ -49,7 +53,7 @@ def _rewrite(path, change):
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     change(members)
-    with zipfile.ZipFile(path, "w") as archive:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
 
@@ -61,6 +65,47 @@ def _edit_manifest(path, edit):
         members["manifest.json"] = json.dumps(manifest).encode()
 
     _rewrite(path, change)
+
+
+def _declare_size(path, name, size):
+    """Make both zip headers of member ``name`` (local and central) declare ``size`` bytes."""
+    with zipfile.ZipFile(path) as archive:
+        local, entry = archive.getinfo(name).header_offset, archive.start_dir
+    data = bytearray(path.read_bytes())
+    while data[entry + 46 : entry + 46 + len(name)] != name.encode():
+        entry = data.index(b"PK\x01\x02", entry + 46)  # the next central directory entry
+    struct.pack_into("<I", data, local + 22, size)  # offsets of the APPNOTE's size fields
+    struct.pack_into("<I", data, entry + 24, size)
+    path.write_bytes(data)
+
+
+def _peak_memory(function):
+    """The most memory (bytes) Python allocated at once while ``function()`` ran."""
+    tracemalloc.start()
+    try:
+        function()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def _refusal(path, **kwargs):
+    """Load ``path``; return the ModelFileError it must raise."""
+    with pytest.raises(ModelFileError) as info:
+        load(path, **kwargs)
+    return info.value
+
+
+@pytest.fixture
+def unsafe_keras():
+    """Keras' process-wide unsafe deserialization, switched on for one test only."""
+    keras = pytest.importorskip("keras")
+    from keras.src.saving.serialization_lib import SafeModeScope, in_safe_mode
+
+    with SafeModeScope(in_safe_mode()):  # puts the setting back as it was on exit
+        keras.config.enable_unsafe_deserialization()
+        yield
 
 
 # ----------------------------------------------------------------- round trips
@@ -349,3 +394,210 @@ def test_a_file_that_appears_during_save_is_not_replaced(logreg, tmp_path, monke
         save(logreg, path)
     assert path.read_bytes() == b"theirs"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+# ------------------------------------------------------------- untrusted files
+def test_networks_load_in_safe_mode_even_after_unsafe_mode_is_enabled(
+    logreg, tmp_path, unsafe_keras, monkeypatch
+):
+    import keras
+    from keras.src.saving.serialization_lib import in_safe_mode
+
+    marker = tmp_path / "code-ran"
+    monkeypatch.setenv("SKCRATER_TEST_MARKER", str(marker))
+    inputs = keras.Input((2,))
+    # the lambda runs whenever Keras rebuilds the network: on loading, as at predict_proba
+    # (Keras stores no defaults nor closures of a lambda: it finds the marker by itself)
+    code = keras.layers.Lambda(
+        lambda t: (open(__import__("os").environ["SKCRATER_TEST_MARKER"], "w").close(), t)[1]
+    )
+    logreg.network_ = keras.Model(inputs, code(inputs))
+    path = save(logreg, tmp_path / "crafted.skcrater")
+    marker.unlink(missing_ok=True)
+    with pytest.raises(ModelFileError, match="(?s)cannot read network.*Python lambda"):
+        load(path)
+    assert not marker.exists()
+    assert in_safe_mode() is False  # the process-wide setting is left as it was
+
+
+def test_a_member_larger_than_the_manifest_declares_is_refused_before_unpacking(saved):
+    # 64 MiB of zeros deflate to 64 KiB: a small file that would fill the memory
+    def change(members):
+        name = next(n for n in members if n.endswith(".npy"))
+        members[name] = bytes(2**26)
+
+    _rewrite(saved, change)
+    peak = _peak_memory(lambda: _refusal(saved))
+    assert re.search(r"holds 67108864 bytes, but the manifest declares \d+", str(_refusal(saved)))
+    assert peak < 2**23
+
+
+def test_a_member_larger_than_its_zip_headers_declare_is_never_inflated(saved):
+    # the manifest and both zip headers agree on a small size: only unpacking shows the lie
+    def change(members):
+        manifest = json.loads(members["manifest.json"])
+        members[name] = bytes(2**26)
+        manifest["members"][name]["size"] = 100
+        members["manifest.json"] = json.dumps(manifest).encode()
+
+    name = next(n for n in read_manifest(saved)["members"] if n.endswith(".npy"))
+    _rewrite(saved, change)
+    _declare_size(saved, name, 100)
+    peak = _peak_memory(lambda: _refusal(saved))
+    assert "truncated or corrupted" in str(_refusal(saved))
+    assert peak < 2**23
+
+
+def test_max_size_bounds_what_a_file_may_unpack_to(saved, data):
+    X, _ = data
+    size = sum(info.file_size for info in zipfile.ZipFile(saved).infolist())
+    assert f"unpacks to {size} bytes, more than max_size=1000" in str(
+        _refusal(saved, max_size=1000)
+    )
+    with pytest.raises(ModelFileError, match="max_size"):
+        read_manifest(saved, max_size=1000)
+    assert load(saved, max_size=size).predict(X).shape == (len(X),)
+    assert persistence.MAX_SIZE == 2**30
+    with pytest.raises(ValueError, match="max_size must be a positive integer"):
+        load(saved, max_size=0)
+
+
+@pytest.fixture
+def saved_pca(tmp_path):
+    """An unfitted PCA with a RandomState: parameters of most tagged kinds."""
+    est = PCA(n_components=2, random_state=np.random.RandomState(0))
+    return save(est, tmp_path / "pca.skcrater")
+
+
+def _set(key, value, where="params"):
+    """An edit of the manifest setting the estimator's ``where[key]`` (``where=None``: ``key``)."""
+
+    def edit(manifest):
+        node = manifest["estimator"]
+        (node if where is None else node[where])[key] = value
+
+    return edit
+
+
+def _edit_random_state(index, value):
+    def edit(manifest):
+        manifest["estimator"]["params"]["random_state"]["__random_state__"][index] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        # a RandomState that NumPy would read out of its keys with (or crash on)
+        (_edit_random_state(1, [1, 2, 3]), r"__random_state__ entry at .*random_state.*624"),
+        (_edit_random_state(2, 625), r"__random_state__ entry.*position in \[0, 624\], got 625"),
+        (_edit_random_state(2, -1), r"__random_state__ entry.*got -1"),
+        (_edit_random_state(0, "PCG64"), r"__random_state__ entry.*MT19937"),
+        (_set("random_state", {"__random_state__": {"a": 1}}), "__random_state__.*expected a list"),
+        (_set("n_components", {"__tuple__": "ab"}), "__tuple__ entry at .*n_components"),
+        (_set("n_components", {"__scalar__": "|O", "value": 2}), "scalars of dtype object"),
+        (_set("n_components", {"__scalar__": "|i1", "value": 1000}), "__scalar__ entry.*1000"),
+        (_set("n_components", {"__strings__": ["a", {"b": 1}]}), "__strings__.*list of strings"),
+        (_set("n_components", {"__dict__": [[1]]}), "__dict__ entry at .*n_components"),
+        (_set("n_components", {"__tuple__": [], "__float__": "1"}), "unknown entry"),
+        (_set("n_components", -5), r"'n_components' parameter of PCA.*Got -5"),
+        (_set("n_components", 2, where="attributes"), r"\['n_components'\] are stored both"),
+        (_set("attributes", {"__dict__": [["__class__", 1]]}, where=None), "dict of names"),
+        (_set("attributes", {"__dict__": [[1, 2]]}, where=None), "dict of names"),
+        (_set("n_components", "DEEP"), "nested too deeply|not valid JSON"),
+        (lambda m: m["estimator"].pop("attributes"), "needs a class, params and attributes"),
+        (lambda m: m["members"].update({"arrays/000.npy": {"sha256": "x"}}), "declares None"),
+    ],
+)
+def test_every_malformed_entry_is_a_model_file_error(saved_pca, edit, message):
+    def change(members):
+        manifest = json.loads(members["manifest.json"])
+        edit(manifest)
+        deep = "[" * 100_000 + "]" * 100_000  # nested deeper than any recursion limit
+        members["manifest.json"] = json.dumps(manifest).replace('"DEEP"', deep).encode()
+
+    _rewrite(saved_pca, change)
+    assert re.search(message, str(_refusal(saved_pca)))
+
+
+def test_invalid_cnn_parameters_are_refused_with_their_name(cnn, tmp_path):
+    path = save(cnn, tmp_path / "cnn.skcrater")
+    _edit_manifest(path, _set("epochs", -5))
+    with pytest.raises(ModelFileError, match=r"'epochs' parameter of CraterCNNClassifier.*-5"):
+        load(path)
+
+
+def test_an_array_entry_must_name_an_npy_member(cnn, tmp_path):
+    # np.load would open a .keras (zip) member as an .npz archive instead of refusing it
+    path = save(cnn, tmp_path / "cnn.skcrater")
+
+    def edit(manifest):
+        network = manifest["estimator"]["network"]
+        manifest["estimator"]["attributes"]["extra_"] = {"__ndarray__": network}
+
+    _edit_manifest(path, edit)
+    with pytest.raises(ModelFileError, match=r"cannot read array 'networks/"):
+        load(path)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_the_next_save_removes_what_a_killed_save_left(logreg, tmp_path):
+    path = tmp_path / "model.skcrater"
+    code = (
+        "import os, signal, zipfile\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from skcrater import save\n"
+        "original = zipfile.ZipFile.writestr\n"
+        "def killed_midway(self, name, data, *args, **kwargs):\n"
+        "    if name != 'manifest.json':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return original(self, name, data, *args, **kwargs)\n"
+        "zipfile.ZipFile.writestr = killed_midway\n"
+        f"save(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), {str(path)!r})\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -signal.SIGKILL
+    (left,) = tmp_path.iterdir()
+    assert re.fullmatch(r"\.model\.skcrater\.[0-9a-f]{12}\.part", left.name)
+    save(logreg, tmp_path / "other.skcrater")  # another destination leaves it alone
+    assert left.exists()
+    save(logreg, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skcrater", "other.skcrater"]
+
+
+def test_a_save_removes_only_dead_temporary_files_of_its_own_destination(logreg, tmp_path):
+    path = tmp_path / "model.skcrater"
+    stale = tmp_path / ".model.skcrater.0123456789ab.part"
+    others = [
+        ".other.skcrater.0123456789ab.part",  # another destination's
+        ".model.skcrater.part",  # not a name skcrater gives: maybe the user's
+        ".model.skcrater.notes.part",
+        "model.skcrater.0123456789ab.part",
+    ]
+    for name in [stale.name, *others]:
+        (tmp_path / name).write_bytes(b"half a file")
+    with atomic_writer(path, overwrite=True) as live:  # a save still being written
+        live.write(b"in progress")
+        (live_part,) = {p.name for p in tmp_path.iterdir()} - {stale.name, *others}
+        save(logreg, path, overwrite=True)
+        names = {p.name for p in tmp_path.iterdir()}
+    assert names == {live_part, path.name, *others}
+
+
+def test_saving_without_the_optimizer_state_still_predicts_identically(cnn, data, tmp_path):
+    X, y = data
+    full = save(cnn, tmp_path / "full.skcrater")
+    slim = save(cnn, tmp_path / "slim.skcrater", include_optimizer=False)
+    assert _network_bytes(slim) < _network_bytes(full)
+    assert int(load(full).model_.optimizer.iterations) > 0  # the full file goes on from there
+    loaded = load(slim)
+    np.testing.assert_array_equal(loaded.predict_proba(X), cnn.predict_proba(X))
+    assert pickle.loads(pickle.dumps(loaded)).predict(X).tolist() == cnn.predict(X).tolist()
+    with pytest.raises(ValueError, match="compile"):  # it cannot go on training
+        loaded.set_params(warm_start=True, epochs=1).fit(X, y)
+    loaded.set_params(warm_start=False).fit(X, y)  # but can start again
+    assert loaded.n_epochs_ == 1
+
+
+def _network_bytes(path):
+    return sum(e["size"] for n, e in read_manifest(path)["members"].items() if "networks" in n)
