@@ -28,14 +28,14 @@ X_train, X_test, y_train, y_test = train_test_split(
 # %%
 # A first search, stored in SQLite
 # --------------------------------
-# Four trials, 3 folds each, up to 15 epochs per fold. The study is written
+# Three trials, 3 folds each, up to 10 epochs per fold. The study is written
 # to ``study.db``: every finished trial is kept even if the process stops.
 from optuna.distributions import FloatDistribution
 
 from skcrater import CraterCNNClassifier, OptunaSearch
 
 storage = f"sqlite:///{Path(tempfile.mkdtemp()) / 'study.db'}"
-cnn = CraterCNNClassifier.recommended(patience=5, random_state=0)
+cnn = CraterCNNClassifier.recommended(patience=3, random_state=0)
 space = {"learning_rate": FloatDistribution(3e-4, 1e-2, log=True)}
 
 
@@ -45,14 +45,14 @@ def make_search(n_trials, random_state):
         space,
         cv=3,
         n_trials=n_trials,
-        max_epochs=15,
+        max_epochs=10,
         storage=storage,
         study_name="craters",
         random_state=random_state,
     )
 
 
-search = make_search(n_trials=4, random_state=0).fit(X_train, y_train)
+search = make_search(n_trials=3, random_state=0).fit(X_train, y_train)
 print("best parameters:", search.best_params_)
 print(f"best cross-validated F1: {search.best_score_:.3f}")
 
@@ -71,8 +71,8 @@ print(f"test F1: {search.score(X_test, y_test):.3f}")
 # cooperate: run the same script in several terminals (or on several hosts
 # with a database server as the storage), each with its own
 # ``random_state``, and they share one study while it runs. Here a second
-# "worker" adds two trials after the first.
-worker = make_search(n_trials=2, random_state=1).fit(X_train, y_train)
+# "worker" adds one trial after the first.
+worker = make_search(n_trials=1, random_state=1).fit(X_train, y_train)
 print(f"{len(worker.study_.trials)} trials in the study")
 
 # %%

@@ -56,7 +56,7 @@ from sklearn.model_selection import cross_val_score, cross_validate
 
 from skcrater import CraterCNNClassifier, SelfTrainingWrapper
 
-cnn = CraterCNNClassifier.recommended(epochs=30, patience=5, random_state=0)
+cnn = CraterCNNClassifier.recommended(epochs=15, patience=4, random_state=0)
 self_training = SelfTrainingWrapper(cnn, threshold=0.9, max_iter=1)
 
 supervised_f1 = cross_val_score(cnn, X, y, cv=splitter, scoring="f1")

@@ -22,7 +22,7 @@ from skcrater.datasets import make_craters
 
 X, y = make_craters(n_samples=500, image_size=32, random_state=4)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
-cnn = CraterCNNClassifier.recommended(epochs=30, patience=5, random_state=0)
+cnn = CraterCNNClassifier.recommended(epochs=15, patience=4, random_state=0)
 cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
 p_oof = cross_val_predict(cnn, X_train, y_train, cv=cv, method="predict_proba")[:, 1]
 
