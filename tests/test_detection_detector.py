@@ -272,3 +272,19 @@ def test_verbose_detection_shows_progress_over_every_row_of_every_level(fitted, 
     out, err = capsys.readouterr()
     assert f"{rows}/{rows}" in out
     assert err.count("CraterDetector: scale") == len(det.scales_)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_a_classifier_fitted_on_8_bit_tiles_gets_tiles_in_its_own_units(scenes, padding):
+    from skcrater.datasets import make_craters
+
+    X, y = make_craters(n_samples=64, image_size=WINDOW, random_state=0)
+    assert X.dtype == np.uint8
+    cnn = tiny_cnn(epochs=1, padding=padding).fit(X, y)
+    assert cnn.input_scale_ == 255
+    det = detector(FrozenEstimator(cnn), threshold=0.5).fit(*scenes[0])
+    image = scenes[1][0]
+    scores = det.score_map(image)
+    tiles = _windows(image.astype(np.float32), det.stride_, scores.shape)  # 0..255 floats
+    expected = cnn.predict_proba(tiles)[:, 1].reshape(scores.shape)
+    np.testing.assert_allclose(scores, expected, atol=1e-4)

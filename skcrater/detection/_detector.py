@@ -95,7 +95,10 @@ class CraterDetector(BaseEstimator):
     ----------
     estimator : classifier or None, default=None
         The tile classifier: any classifier with ``predict_proba`` that takes
-        ``(n, window, window)`` tiles (floats in [0, 1]). None uses
+        ``(n, window, window)`` tiles: floats in [0, 1] (grey levels divided
+        by the image type's maximum), times its ``input_scale_`` if it has
+        one (a :class:`~skcrater.CraterCNNClassifier` fitted on 0..255
+        tiles is given 0..255 floats). None uses
         ``CraterCNNClassifier.recommended(preprocessing="local",
         class_weight="balanced")``. An
         already fitted classifier in :class:`sklearn.frozen.FrozenEstimator`
@@ -618,13 +621,11 @@ class CraterDetector(BaseEstimator):
         if network is None:
             return self._scan_windows(level, progress)
         dense, period = _dense_version(network)
-        # the network's own input scaling, applied band by band with the level's
-        pixels = ScaledImage(
-            level.image, level.scale, level.divisor * np.float32(network_scale(self.estimator_))
-        )
+        # the network sees tiles divided by the classifier's input_scale_, and
+        # the classifier is given the level times input_scale_: the level itself
         return dense_scores(
             dense,
-            pixels,
+            level,
             window=self.window,
             stride=self.stride_,
             period=period,
@@ -639,12 +640,14 @@ class CraterDetector(BaseEstimator):
         n_cols = (level.shape[1] - window) // step + 1
         out = np.empty((n_rows, n_cols), dtype=np.float32)
         per_band = max(1, self.band_pixels // (window**2 * n_cols))
+        units = np.float32(network_scale(self.estimator_))
         for start in range(0, n_rows, per_band):
             stop = min(start + per_band, n_rows)
             rows = level.rows(start * step, (stop - 1) * step + window)
             view = np.lib.stride_tricks.sliding_window_view(rows, (window, window))
             band = view[::step, ::step][:, :n_cols].reshape(-1, window, window)
-            out[start:stop] = self.estimator_.predict_proba(band)[:, 1].reshape(-1, n_cols)
+            proba = self.estimator_.predict_proba(band * units)[:, 1]
+            out[start:stop] = proba.reshape(-1, n_cols)
             if progress is not None:
                 progress(stop - start)
         return out
@@ -663,7 +666,11 @@ def _dense_version(network):
 
 
 def network_scale(estimator):
-    """The grey value a CNN maps to 1 before its network (``input_scale_``)."""
+    """The grey value a CNN maps to 1 before its network (``input_scale_``); 1 otherwise.
+
+    Tiles are given to the classifier in its own units: the level's [0, 1]
+    grey levels times this (0..255 for a CNN fitted on 8-bit tiles).
+    """
     inner = getattr(estimator, "estimator", estimator)
     return float(getattr(inner, "input_scale_", 1.0))
 
