@@ -43,12 +43,12 @@ plt.show()
 # stalls, and training stops when the loss on a validation split held out
 # from the training tiles has not improved for ``patience`` epochs; the
 # weights of the best epoch are kept. Any parameter can be overridden: at
-# most 30 epochs and a patience of 5 keep this example short.
+# most 15 epochs and a patience of 4 keep this example short.
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from skcrater import CraterCNNClassifier
 
-clf = CraterCNNClassifier.recommended(epochs=30, patience=5, random_state=0)
+clf = CraterCNNClassifier.recommended(epochs=15, patience=4, random_state=0)
 cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
 scores = cross_val_score(clf, X, y, cv=cv, scoring="f1")
 print("F1 per fold:", scores.round(3), f"mean {scores.mean():.3f}")

@@ -43,7 +43,7 @@ cnn = CraterCNNClassifier.recommended(
 # ----------
 param_grid = {
     "learning_rate": [1e-3, 3e-3],
-    "epochs": [5, 15],
+    "epochs": [4, 10],
     "threshold": [0.5, 0.65],
 }
 cv = StratifiedKFold(n_splits=2, shuffle=True, random_state=0)

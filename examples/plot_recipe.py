@@ -38,7 +38,7 @@ print(f"{len(X_train)} labelled, {len(X_unlabeled)} unlabelled, {len(X_test)} te
 # pseudo-labels.
 from skcrater import CraterCNNClassifier, SelfTrainingWrapper
 
-cnn = CraterCNNClassifier.recommended(epochs=30, patience=5, random_state=0)
+cnn = CraterCNNClassifier.recommended(epochs=15, patience=4, random_state=0)
 model = SelfTrainingWrapper(cnn, threshold={0: 0.6}, max_iter=1)
 model.fit(X_train, y_train, X_unlabeled=X_unlabeled)
 no_crater, crater = model.pseudo_label_counts_[0]

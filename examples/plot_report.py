@@ -19,7 +19,7 @@ from skcrater.datasets import make_craters
 
 X, y = make_craters(n_samples=500, image_size=32, random_state=6)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
-clf = CraterCNNClassifier.recommended(epochs=30, patience=5, random_state=0).fit(X_train, y_train)
+clf = CraterCNNClassifier.recommended(epochs=15, patience=4, random_state=0).fit(X_train, y_train)
 
 # %%
 # Metrics
