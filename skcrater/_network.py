@@ -8,6 +8,7 @@ run before anything heavy is loaded.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
 
@@ -20,7 +21,9 @@ __all__ = [
     "shift_tiles",
     "augmented_batches",
     "check_geometry",
+    "auto_pool_sizes",
     "build_network",
+    "describe_network",
     "lr_schedule_callback",
     "seeded",
 ]
@@ -81,6 +84,100 @@ def check_geometry(
                 "fewer blocks or smaller pooling."
             )
     return h, w
+
+
+#: The pooling sizes that ``pool_sizes="auto"`` chooses from, largest first.
+AUTO_POOLS = (3, 2, 1)
+#: Smallest side of the last feature map that ``pool_sizes="auto"`` leaves: what
+#: the recommended network, chosen on 48 px tiles, leaves of them (4x4 maps).
+AUTO_MIN_SIDE = 4
+
+
+def _last_sides(image_shape, conv_filters, kernel_size, pools, padding, local_size):
+    """(h, w) of the last feature map, or None if a map vanishes on the way."""
+    h, w = image_shape
+    for _, h, w in _feature_sides(
+        image_shape, conv_filters, kernel_size, pools, padding, local_size
+    ):
+        if h < 1 or w < 1:
+            return None
+    return h, w
+
+
+def auto_pool_sizes(image_shape, *, conv_filters, kernel_size, padding="valid", local_size=None):
+    """Resolve ``pool_sizes="auto"`` for tiles of ``image_shape``.
+
+    One pooling size per convolution block, each 3, 2 or 1, chosen block by
+    block: each block pools by the largest of them that would still leave
+    both sides of the last feature map at least :data:`AUTO_MIN_SIDE` pixels
+    if the later blocks did not pool. Pooling early keeps the
+    costly full-resolution stages few and bounds the flattened map whatever
+    the tile size. The sides are counted without the local contrast layer
+    (``local_size``), so that a tile size gets the same pools whatever the
+    preprocessing (the detector's ``preprocessing="local"`` network on 48 px
+    windows keeps its 2x2 last maps); choices whose maps vanish once that
+    layer is counted are never taken. When no choice leaves
+    :data:`AUTO_MIN_SIDE` pixels, no block pools.
+
+    Raises ``ValueError`` when even that network's maps vanish.
+    """
+    conv_filters = tuple(conv_filters)
+    args = (conv_filters, kernel_size)
+    best = None
+    # itertools.product runs through (3, 3, 3), (3, 3, 2), ... (1, 1, 1): in this
+    # order the first choice that fits pools each block as much as it can
+    for pools in itertools.product(AUTO_POOLS, repeat=len(conv_filters)):
+        sides = _last_sides(image_shape, *args, pools, padding, None)
+        if sides is None or min(sides) < AUTO_MIN_SIDE:
+            continue
+        if _last_sides(image_shape, *args, pools, padding, local_size) is not None:
+            best = pools
+            break
+    if best is None:
+        best = (1,) * len(conv_filters)
+    if _last_sides(image_shape, *args, best, padding, local_size) is None:
+        shrink = (kernel_size - 1) * len(conv_filters) if padding == "valid" else 0
+        local = 0 if local_size is None else local_size - 1
+        raise ValueError(
+            f"Images of {image_shape[0]}x{image_shape[1]} pixels are too small for this "
+            f"network even without pooling (pool_sizes='auto'): {len(conv_filters)} "
+            f"convolution blocks of {kernel_size}x{kernel_size} kernels with "
+            f"padding={padding!r}"
+            + ("" if local_size is None else f" after local_size={local_size}")
+            + f" need tiles of at least {shrink + local + 1} pixels a side. Use larger tiles, "
+            "fewer convolution blocks (conv_filters) or padding='same'."
+        )
+    return best
+
+
+def describe_network(model):
+    """One line per layer of a Keras model: the layer, its settings and output shape.
+
+    A compact, plain-text view of the network actually built (what
+    ``CraterCNNClassifier.network_summary_`` holds); ``model.summary()`` gives
+    Keras' own table.
+    """
+    lines = []
+    for layer in model.layers:
+        config = layer.get_config()
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            k = "x".join(str(v) for v in config["kernel_size"])
+            what = f"Conv2D({config['filters']}, {k}, {config['padding']})"
+        elif kind == "MaxPooling2D":
+            what = f"MaxPooling2D({config['pool_size'][0]})"
+        elif kind == "Dense":
+            what = f"Dense({config['units']}, {config['activation']})"
+        elif kind == "Dropout":
+            what = f"Dropout({config['rate']:g})"
+        elif kind == "Activation":
+            what = f"Activation({config['activation']})"
+        else:
+            what = kind
+        shape = "x".join(str(v) for v in tuple(layer.output.shape)[1:])
+        lines.append(f"{what:<28} -> {shape}")
+    lines.append(f"{model.count_params()} parameters")
+    return "\n".join(lines)
 
 
 def build_network(

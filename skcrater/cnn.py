@@ -21,14 +21,24 @@ from sklearn.utils.validation import (
 
 from ._images import (
     PREPROCESSING_MODES,
+    check_grey_levels,
     check_images,
     check_pixels,
-    infer_input_scale,
+    check_prediction_range,
+    input_scale_of,
+    pixel_range,
+    range_hull,
     scale_images,
     square_shape,
     to_images,
 )
-from ._network import AUGMENTATIONS, LR_SCHEDULES, TRANSPOSING, check_geometry
+from ._network import (
+    AUGMENTATIONS,
+    LR_SCHEDULES,
+    TRANSPOSING,
+    auto_pool_sizes,
+    check_geometry,
+)
 
 __all__ = ["CraterCNNClassifier"]
 
@@ -36,6 +46,9 @@ __all__ = ["CraterCNNClassifier"]
 _CONSTANT_CHECK_TILES = 256
 #: Smallest batch size of predict_proba (every batch has the same size).
 _PREDICT_BATCH = 256
+#: The preprocessings that read grey levels on the scale fixed in fit
+#: (``"standardize"`` rescales every tile on its own, whatever its range).
+_SCALED = ("scale", "local")
 
 
 class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
@@ -56,8 +69,17 @@ class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
         Filters of each convolution block (its length is the depth).
     kernel_size : int, default=3
         Side of the square convolution kernels.
-    pool_sizes : tuple of int, default=(3, 2)
-        Max-pooling size after each convolution block; one per block.
+    pool_sizes : tuple of int or "auto", default=(3, 2)
+        Max-pooling size after each convolution block; one per block (1: no
+        pooling). ``"auto"`` (the :meth:`recommended` preset's) chooses them
+        in ``fit`` from the tile size: going block by block, each pools by
+        the largest of 3, 2 and 1 that still leaves the last feature map at
+        least 4 pixels a side, as the preset leaves 48 px tiles. The sides
+        are counted without the local contrast layer of
+        ``preprocessing="local"`` (a tile size gets the same pools whatever
+        the preprocessing), but no choice whose maps vanish is taken; where
+        no choice leaves 4 pixels, no block pools. The pools used are in
+        ``pool_sizes_``; the parameter keeps ``"auto"``.
     dense_units : tuple of int, default=(8,)
         Units of each hidden dense layer; ``()`` for none.
     dropout : float, default=0.5
@@ -69,9 +91,10 @@ class CraterCNNClassifier(ClassifierMixin, BaseEstimator):
     preprocessing : {"scale", "standardize", "local"}, default="scale"
         ``"scale"`` maps grey levels to [0, 1] (0..255 integers or floats
         outside [0, 1] are divided by 255, floats in [0, 1] are kept; the
-        choice is made in ``fit`` and reused in ``predict``).
-        ``"standardize"`` gives each tile zero mean and unit variance, which
-        makes the model blind to exposure and contrast. ``"local"`` scales
+        choice is made in ``fit`` and reused in ``predict``, which refuses
+        tiles of another range: see Notes). ``"standardize"`` gives each
+        tile zero mean and unit variance, which makes the model blind to
+        exposure and contrast. ``"local"`` scales
         as ``"scale"`` does, then the network's first layer gives each pixel
         zero mean and unit variance over its ``local_size x local_size``
         neighbourhood: as blind to exposure and contrast, and, being a
@@ -144,7 +167,18 @@ default=None
     image_shape_ : tuple of int
         ``(h, w)`` of the training images; ``predict`` requires the same.
     input_scale_ : float
-        Grey value mapped to 1 by ``preprocessing="scale"``.
+        Grey value mapped to 1 by ``preprocessing="scale"`` (and
+        ``"local"``): 255.0, or 1.0 for training tiles of floats in [0, 1].
+    input_range_ : dict
+        The training tiles' ``"dtype"`` (str), ``"min"`` and ``"max"``
+        (floats; a ``warm_start`` fit widens them to its tiles), against
+        which ``predict`` checks new tiles (see Notes).
+    pool_sizes_ : tuple of int
+        The max-pooling sizes of the fitted network, one per block: equal to
+        ``pool_sizes``, or what ``"auto"`` resolved to for these tiles.
+    network_summary_ : str
+        The fitted network, one line per layer with its output shape, and
+        its number of parameters (``model_.summary()`` prints Keras' table).
     model_ : keras.Model
         The fitted network; its single sigmoid output is the probability of
         ``classes_[1]``.
@@ -160,6 +194,42 @@ default=None
     See Also
     --------
     skcrater.SelfTrainingWrapper : Pseudo-labels unlabelled tiles with it.
+
+    Notes
+    -----
+    **Which tiles are accepted.** Tiles are real numbers: booleans (masks),
+    text and object arrays holding booleans or strings raise a
+    ``TypeError``, complex numbers, NaN and infinity a ``ValueError``. With
+    ``preprocessing="scale"`` or ``"local"``, the grey levels are read as
+    follows, and ``fit`` records the training tiles' dtype and range in
+    ``input_range_``:
+
+    * integer tiles (any integer dtype, uint16 included) are 8-bit grey
+      levels, 0..255: values outside it raise a ``ValueError`` in ``fit``
+      and ``predict`` (convert 12- or 16-bit tiles to 8 bits or to floats
+      in [0, 1] first);
+    * float tiles within [0, 1] are already scaled (``input_scale_ = 1``);
+    * other float tiles are 0..255 grey levels (``input_scale_ = 255``);
+      beyond [0, 255] (negative values, say) ``fit`` warns
+      (``UserWarning``) and divides them by 255 all the same.
+
+    ``predict`` (``predict_proba``, ``decision_function``), a ``warm_start``
+    fit and ``validation_data`` refuse tiles that clearly come from another
+    range than the training tiles, with a ``ValueError``: one set read as
+    floats in [0, 1], the other as 0..255 grey levels, and the largest value
+    of the latter at least 10 times that of the former (which is not all
+    zeros), as when a model fitted on uint8 tiles is given ``X / 255.0``, or
+    one fitted on ``X / 255.0`` is given uint8 tiles. Tiles read the same
+    way are accepted whatever their range: uint8 tiles of a darker or
+    brighter image, or floats 0..255 for a model fitted on uint8 tiles.
+    Tiles that go beyond both 0..``input_scale_`` and the training range,
+    by more than 1% of ``input_scale_``, draw a ``UserWarning``. With
+    ``preprocessing="standardize"`` every tile is standardised on its own, so
+    its range does not matter and none of these range rules applies.
+
+    ``predict_proba`` streams the tiles through the network in batches, so
+    that the memory it needs beyond its input does not grow with their
+    number (``benchmarks/bench_predict_memory.py``).
 
     Examples
     --------
@@ -177,7 +247,7 @@ default=None
     _parameter_constraints: dict = {
         "conv_filters": ["array-like"],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "pool_sizes": ["array-like"],
+        "pool_sizes": ["array-like", StrOptions({"auto"})],
         "dense_units": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
@@ -254,16 +324,36 @@ default=None
 
         ``CraterCNNClassifier()`` keeps the published recipe's network and
         training. This preset standardises each tile (blind to exposure and
-        contrast) and uses three convolutions of 16, 64 and 64 filters, with
-        max-pooling by 3 and 2 after the first two (dense 32, dropout 0.3). It
-        mirrors training tiles up-down and shifts them by up to 4 pixels,
-        trains at learning rate 1e-3 with batch size 64, halves the rate when
-        the validation loss stalls and stops after 12 epochs without
-        improvement. Nothing in it depends on the tile size, but tiles must be
-        at least 26 pixels a side; for smaller ones, override ``conv_filters``
-        and ``pool_sizes`` (e.g. ``conv_filters=(16, 64), pool_sizes=(3, 2)``,
-        from 14 pixels). ``recommended(preprocessing="local")``, the
-        detector's classifier, needs ``local_size - 1`` (14) pixels more.
+        contrast) and uses three 3x3 convolutions of 16, 64 and 64 filters
+        ('valid' padding), each followed by max-pooling sized for the tiles by
+        ``pool_sizes="auto"``, then dense 32 with dropout 0.3. It mirrors
+        training tiles up-down and shifts them by up to 4 pixels, trains at
+        learning rate 1e-3 with batch size 64, halves the rate when the
+        validation loss stalls and stops after 12 epochs without improvement.
+
+        Only the pooling depends on the tile size, and it is chosen in
+        ``fit``: going block by block, each pools by the largest of 3, 2 and
+        1 that still leaves the last feature map at least 4 pixels a side
+        (the rule of ``pool_sizes="auto"``, see the class parameters). On
+        48 px tiles that is (3, 2, 1), the network the preset was chosen with
+        (4x4x64 maps before the dense layer); other square tiles get:
+
+        ========  ===========  =========
+        tiles     pool_sizes_  last map
+        ========  ===========  =========
+        16 px     (1, 2, 1)    4x4
+        28 px     (3, 1, 1)    4x4
+        32 px     (3, 1, 1)    6x6
+        64 px     (3, 3, 1)    4x4
+        128 px    (3, 3, 2)    5x5
+        ========  ===========  =========
+
+        Tiles must be at least 7 pixels a side (three 3x3 'valid'
+        convolutions); ``recommended(preprocessing="local")``, the detector's
+        classifier, needs ``local_size - 1`` (14) pixels more, and gets the
+        same pools as the other preprocessings for a tile size (on its 48 px
+        windows, (3, 2, 1) and 2x2 last maps). After ``fit``,
+        ``pool_sizes_`` and ``network_summary_`` show the network built.
 
         How it compares with the recipe on real tiles, in quality and in
         training time, and the ablations behind each choice are in
@@ -283,8 +373,8 @@ default=None
         --------
         >>> from skcrater import CraterCNNClassifier
         >>> clf = CraterCNNClassifier.recommended(random_state=0)
-        >>> clf.preprocessing, clf.batch_size
-        ('standardize', 64)
+        >>> clf.preprocessing, clf.batch_size, clf.pool_sizes
+        ('standardize', 64, 'auto')
         """
         return cls(**{**_RECOMMENDED, **params})
 
@@ -305,7 +395,8 @@ default=None
         Parameters
         ----------
         X : array-like of shape (n_samples, side*side), (n_samples, h, w) or (n_samples, h, w, 1)
-            Grayscale tiles (uint8 0..255 or float).
+            Grayscale tiles: integers 0..255, floats in [0, 1] or floats
+            0..255 (see the class Notes for what else is accepted).
         y : array-like of shape (n_samples,)
             Labels, exactly two distinct values.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -318,7 +409,8 @@ default=None
             on pseudo-labels. Tiles that are not candidates are always
             trained on.
         validation_data : tuple (X_val, y_val), default=None
-            A fixed validation set used instead of the internal split.
+            A fixed validation set used instead of the internal split; its
+            tiles must be in the range of ``X`` (see the class Notes).
         callbacks : list of keras.callbacks.Callback, default=None
             Extra Keras callbacks for this fit (e.g. Optuna pruning).
 
@@ -327,31 +419,46 @@ default=None
         self : CraterCNNClassifier
             The fitted estimator.
 
+        Raises
+        ------
+        TypeError
+            For boolean, text or other non-numeric tiles.
+        ValueError
+            For invalid parameters, labels or tiles: with
+            ``preprocessing="scale"`` or ``"local"``, integer tiles outside
+            0..255, and (``warm_start``, ``validation_data``) tiles of another
+            range than the training tiles (see the class Notes).
+
         Warns
         -----
         ConvergenceWarning
             If the fitted network gives (nearly) the same probability to every
             training tile, so that it predicts one class whatever the tile.
+        UserWarning
+            With ``preprocessing="scale"`` or ``"local"``, for float tiles
+            outside [0, 255].
         """
         self._check_network_params()
         warm = self._continues_training()
         images, y, weights, classes = self._check_training_data(X, y, sample_weight, warm)
         image_shape = images.shape[1:3]
-        input_scale = self.input_scale_ if warm else infer_input_scale(images)
-        x = self._scale(images, input_scale)
+        input_range = self._check_training_range(images, warm)
+        input_scale = self.input_scale_ if warm else input_scale_of(input_range)
         y01 = (y == classes[1]).astype(np.float32)
         train, val = self._split_validation(y01, validation_candidates, validation_data)
         if validation_data is not None:
             val_data = self._check_validation_data(
-                validation_data, classes, image_shape, input_scale
+                validation_data, classes, image_shape, input_scale, input_range
             )
-        else:
+        x = self._scale(images, input_scale)
+        if validation_data is None:
             val_data = None if val is None else (x[val], y01[val])
         self._check_schedule(val_data)
         self.classes_ = classes
         self.image_shape_ = image_shape
         self.n_features_in_ = image_shape[0] * image_shape[1]
         self.input_scale_ = input_scale
+        self.input_range_ = input_range
         self._train(x[train], y01[train], weights[train], val_data, callbacks, warm)
         self._warn_if_constant(x[train])
         return self
@@ -388,7 +495,9 @@ default=None
 
     def _check_network_params(self):
         """Parameter checks that ``_parameter_constraints`` cannot express (no data needed)."""
-        conv, pools = _ints(self.conv_filters), _ints(self.pool_sizes)
+        conv = _ints(self.conv_filters)
+        # "auto" is resolved per tile size in fit (_pool_sizes_for)
+        pools = (1,) * len(conv) if _is_auto(self.pool_sizes) else _ints(self.pool_sizes)
         if not conv or min(conv) < 1 or min(pools, default=1) < 1:
             raise ValueError(
                 "conv_filters and pool_sizes must be non-empty sequences of positive ints, got "
@@ -437,6 +546,44 @@ default=None
         self._check_tile_shape(image_shape)
         return images, y, self._check_weights(sample_weight, images, y), classes
 
+    def _check_training_range(self, images, warm):
+        """Check the training tiles' grey levels; return their range (sets nothing).
+
+        A first fit refuses integer tiles outside 0..255 (and warns about floats
+        outside [0, 255]); a warm fit checks the tiles against the range of the
+        first, as predict does, and returns the range that holds both.
+        """
+        found = pixel_range(images)
+        if warm:
+            if self.preprocessing in _SCALED:
+                self._check_new_range(found, input_name="X")
+            return range_hull(self._training_range(), found)
+        if self.preprocessing in _SCALED:
+            check_grey_levels(found, estimator_name=type(self).__name__)
+        return found
+
+    def _training_range(self):
+        # files saved before input_range_ existed: the nominal range of the scale
+        fallback = {
+            "dtype": "float64" if self.input_scale_ == 1.0 else "uint8",
+            "min": 0.0,
+            "max": float(self.input_scale_),
+        }
+        return getattr(self, "input_range_", fallback)
+
+    def _check_new_range(self, found, *, input_name, reference=None, input_scale=None):
+        """Refuse (or warn about) tiles of another range than the training tiles.
+
+        ``reference`` and ``input_scale`` default to the fitted ones.
+        """
+        check_prediction_range(
+            self._training_range() if reference is None else reference,
+            found,
+            input_scale=float(self.input_scale_ if input_scale is None else input_scale),
+            estimator_name=type(self).__name__,
+            input_name=input_name,
+        )
+
     def _check_tile_shape(self, image_shape):
         h, w = image_shape
         if self.augment in TRANSPOSING and h != w:
@@ -452,7 +599,21 @@ default=None
             image_shape,
             conv_filters=_ints(self.conv_filters),
             kernel_size=self.kernel_size,
-            pool_sizes=_ints(self.pool_sizes),
+            pool_sizes=self._pool_sizes_for(image_shape),
+            padding=self.padding,
+            local_size=self._local_size(),
+        )
+
+    def _pool_sizes_for(self, image_shape):
+        """The pooling sizes of the network for tiles of ``image_shape``:
+        ``pool_sizes`` itself, or what ``"auto"`` resolves to (raises
+        ``ValueError`` for tiles too small even without pooling)."""
+        if not _is_auto(self.pool_sizes):
+            return _ints(self.pool_sizes)
+        return auto_pool_sizes(
+            image_shape,
+            conv_filters=_ints(self.conv_filters),
+            kernel_size=int(self.kernel_size),
             padding=self.padding,
             local_size=self._local_size(),
         )
@@ -509,12 +670,23 @@ default=None
         train = np.setdiff1d(everything, val, assume_unique=True)
         return train, np.sort(val)
 
-    def _check_validation_data(self, validation_data, classes, image_shape, input_scale):
+    def _check_validation_data(
+        self, validation_data, classes, image_shape, input_scale, input_range
+    ):
         try:
             X_val, y_val = validation_data
         except (TypeError, ValueError) as exc:
             raise ValueError("validation_data must be a tuple (X_val, y_val).") from exc
-        images, _ = check_images(X_val, image_shape=image_shape, estimator_name=type(self).__name__)
+        images, _ = check_images(
+            X_val, image_shape=image_shape, estimator_name=type(self).__name__, input_name="X_val"
+        )
+        if self.preprocessing in _SCALED:
+            self._check_new_range(
+                pixel_range(images),
+                input_name="X_val",
+                reference=input_range,
+                input_scale=input_scale,
+            )
         y_val = column_or_1d(y_val)
         check_consistent_length(images, y_val)
         unknown = np.setdiff1d(np.unique(y_val), classes)
@@ -528,13 +700,17 @@ default=None
         return int(check_random_state(self.random_state).randint(2**31 - 1))
 
     def _train(self, x, y01, weights, val_data, callbacks, warm):
-        from ._network import build_network, seeded
+        from ._network import build_network, describe_network, seeded
 
         seed = self._seed()
         stopper = None
         if val_data is not None:
             stopper = _best_epoch_callback(self.epochs if self.patience is None else self.patience)
         own = [c for c in (stopper, self._schedule_callback()) if c is not None]
+        # a warm fit keeps the fitted network's pools (files saved before
+        # pool_sizes_ existed lack it: their pools were the parameter's)
+        if not warm or not hasattr(self, "pool_sizes_"):
+            self.pool_sizes_ = self._pool_sizes_for(self.image_shape_)
         with seeded(seed):
             model = self.model_ if warm else build_network(**self._network_params())
             history = model.fit(
@@ -545,6 +721,7 @@ default=None
                 verbose=self.verbose,
             ).history
         self.model_ = model
+        self.network_summary_ = describe_network(model)
         self.history_ = {key: [float(v) for v in values] for key, values in history.items()}
         self.n_epochs_ = len(self.history_["loss"])
         self.best_epoch_ = self.n_epochs_ if stopper is None else stopper.best_epoch + 1
@@ -582,7 +759,7 @@ default=None
             image_shape=self.image_shape_,
             conv_filters=_ints(self.conv_filters),
             kernel_size=int(self.kernel_size),
-            pool_sizes=_ints(self.pool_sizes),
+            pool_sizes=self.pool_sizes_,
             dense_units=_ints(self.dense_units),
             dropout=float(self.dropout),
             batch_norm=bool(self.batch_norm),
@@ -607,24 +784,55 @@ default=None
         -------
         proba : ndarray of shape (n_samples, 2)
             Columns follow ``classes_``.
+
+        Raises
+        ------
+        TypeError
+            For boolean, text or other non-numeric tiles.
+        ValueError
+            For tiles of another shape than the training tiles, or (with
+            ``preprocessing="scale"`` or ``"local"``) integer tiles outside
+            0..255 and tiles that clearly come from another range than the
+            training tiles, e.g. ``X / 255.0`` for a model fitted on uint8
+            tiles (the rule is in the class Notes).
+
+        Warns
+        -----
+        UserWarning
+            With ``preprocessing="scale"`` or ``"local"``, for tiles beyond both
+            the training range and 0..``input_scale_`` (see the class Notes).
         """
         check_is_fitted(self, "model_")
         images, _ = check_images(
             X, image_shape=self.image_shape_, estimator_name=type(self).__name__
         )
-        p1 = self._positive_proba(self._scale(images, self.input_scale_))
+        if self.preprocessing in _SCALED:
+            self._check_new_range(pixel_range(images), input_name="X")
+        p1 = self._positive_proba(images)
         return np.column_stack([1.0 - p1, p1])
 
-    def _positive_proba(self, x):
-        # Keras' last float32 bit depends on the batch shape (a tile alone and in
-        # a batch of 20 differ); batches of one fixed size, the last one padded,
-        # make a tile's probability independent of the tiles predicted with it.
+    def _positive_proba(self, images):
+        """p(``classes_[1]``) of checked, unscaled tiles, as float64.
+
+        The tiles are scaled and predicted one batch at a time, so that the
+        float32 copies never hold more than one batch, whatever the number of
+        tiles. Keras' last float32 bit depends on the batch shape (a tile alone
+        and in a batch of 20 differ): batches of one fixed size, the last one
+        padded with zeros, make a tile's probability independent of the tiles
+        predicted with it.
+        """
         size = max(_PREDICT_BATCH, self.batch_size)
-        n = x.shape[0]
-        padded = np.zeros((-(-n // size) * size, *x.shape[1:]), dtype=x.dtype)
-        padded[:n] = x
-        p1 = self.model_.predict(padded, batch_size=size, verbose=0)
-        return np.asarray(p1, dtype=np.float64).reshape(-1)[:n]
+        n = images.shape[0]
+        p1 = np.empty(n, dtype=np.float64)
+        for start in range(0, n, size):
+            x = self._scale(images[start : start + size], self.input_scale_)
+            if x.shape[0] < size:
+                x = np.concatenate([x, np.zeros((size - x.shape[0], *x.shape[1:]), x.dtype)])
+            # predict_on_batch runs the same compiled step as predict, without
+            # predict's per-call set-up (a tf.data pipeline), which would dominate
+            batch = np.asarray(self.model_.predict_on_batch(x)).reshape(-1)
+            p1[start : start + size] = batch[: min(size, n - start)]
+        return p1
 
     def decision_function(self, X):
         """Signed score of ``classes_[1]``: positive exactly where :meth:`predict` gives it.
@@ -688,7 +896,10 @@ _RECOMMENDED = dict(
     # on the second's pooled 6x6 maps (48 px tiles), so it adds depth for
     # little arithmetic, with no pooling after it
     conv_filters=(16, 64, 64),
-    pool_sizes=(3, 2, 1),
+    # (3, 2, 1) on 48 px tiles, the size the preset was chosen on; other sizes
+    # get pools that keep the last map about as small (4x4 or a little more),
+    # where fixed pools left 28 px tiles 1x1 maps and 128 px tiles 18x18 ones
+    pool_sizes="auto",
     dense_units=(32,),
     dropout=0.3,
     # Batch normalisation collapsed to one class on real HRSC48 folds (best epoch 1).
@@ -718,6 +929,10 @@ def _logit(p):
 
 def _ints(values):
     return tuple(int(v) for v in values)
+
+
+def _is_auto(value):
+    return isinstance(value, str) and value == "auto"
 
 
 def _best_epoch_callback(patience):

@@ -8,9 +8,10 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
     MethodMapping,
@@ -32,7 +33,7 @@ from sklearn.utils.validation import (
     has_fit_parameter,
 )
 
-from ._images import check_images
+from ._images import check_images, check_same_range, pixel_range
 from ._inner import walk
 
 __all__ = ["SelfTrainingWrapper", "UNLABELED"]
@@ -77,6 +78,9 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     estimator : estimator object
         A classifier with ``fit`` and ``predict_proba`` (and ``classes_``
         once fitted); it need not inherit scikit-learn's ``ClassifierMixin``.
+        ``fit`` refuses one without ``predict_proba`` before any training
+        (a meta-estimator that exposes it only once fitted is checked after
+        its first fit).
         Every fit works on clones; the final one is ``estimator_``. Its tags
         carry over: around a binary-only classifier such as
         :class:`~skcrater.CraterCNNClassifier`, the wrapper is binary-only
@@ -166,6 +170,16 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     the final training set; when the last round added no pseudo-label, its
     estimator is already fitted on that set and is kept as ``estimator_``.
 
+    Labelled and unlabelled samples (``X_unlabeled`` and the rows of ``X``
+    whose label is -1) are checked together before any training: NaN or
+    infinity in either is refused, naming the argument (unless the
+    estimator's tags allow NaN), and so are unlabelled samples that clearly
+    come from another range than the labelled ones, by the rule of
+    :class:`~skcrater.CraterCNNClassifier`: one set floats within [0, 1],
+    the other integers or floats beyond [0, 1], with largest values 10 times
+    apart or more (``fit(X / 255.0, y, X_unlabeled=U_uint8)``), which would
+    pseudo-label tiles read on another scale than the model was fitted on.
+
     Like the peer too, labelled samples of a single class are passed to the
     estimator as they are: a classifier that needs two classes (most do, the
     CNN included) refuses them in its first fit, before any pseudo-labelling;
@@ -248,8 +262,9 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             the estimator's to say (see Notes).
         X_unlabeled : array-like of shape (n_unlabeled, ...), default=None
             More unlabelled samples, shaped like the rows of ``X`` (for
-            images: the same image shape, flat or not). Appended after ``X``
-            in ``transduction_`` and ``labeled_iter_``.
+            images: the same image shape, flat or not) and in the same range
+            (see Notes). Appended after ``X`` in ``transduction_`` and
+            ``labeled_iter_``.
         **fit_params : dict
             Metadata routed to ``estimator.fit`` (only with
             ``sklearn.set_config(enable_metadata_routing=True)``); arrays of
@@ -260,8 +275,23 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         self : SelfTrainingWrapper
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Before any training, for invalid labels or parameters, for NaN
+            or infinity in ``X`` or ``X_unlabeled`` (unless the estimator's
+            tags allow NaN), and for unlabelled samples that clearly come
+            from another range than the labelled ones (see Notes).
+        TypeError
+            Before any training, when ``X_unlabeled`` is boolean and ``X`` is
+            not (or the reverse).
+        InvalidParameterError
+            Before any training (a ``ValueError`` and a ``TypeError``), when
+            ``estimator`` has no ``predict_proba``.
         """
         _raise_for_params(fit_params, self, "fit")
+        self._check_predict_proba()
         X, y = self._validate_training_data(X, y, X_unlabeled)
         classes = np.unique(y[y != UNLABELED])
         thresholds = _per_class(self.threshold, classes, "threshold", default=np.inf)
@@ -278,6 +308,7 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             self.n_iter_ += 1
             estimator = self._fit_round(estimator, X, has_label, routed)
             _check_classes(estimator, classes, type(self).__name__)
+            self._check_predict_proba(estimator)
             added, per_class = self._select(estimator, X, has_label, thresholds, caps)
             self.transduction_[added] = estimator.classes_[per_class.argmax(axis=1)]
             has_label[added] = True
@@ -302,6 +333,27 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self.pseudo_label_counts_ = np.array(counts, dtype=np.intp).reshape(-1, classes.size)
         return self
 
+    def _check_predict_proba(self, estimator=None):
+        """Refuse an estimator that cannot give the probabilities self-training ranks by.
+
+        Called on ``self.estimator`` before any training, and on the first
+        fitted estimator when the unfitted one could not tell (a search that
+        exposes ``predict_proba`` only once fitted, as ``OptunaSearch`` does).
+        """
+        estimator = self.estimator if estimator is None else estimator
+        try:
+            estimator.predict_proba  # noqa: B018 - looked up for its AttributeError
+        except AttributeError as exc:
+            if estimator is self.estimator and _known_once_fitted(exc):
+                return
+            kind = type(estimator).__name__
+            raise InvalidParameterError(
+                f"{type(self).__name__} ranks unlabelled samples by the estimator's "
+                f"predict_proba, but {kind} has none (with these parameters). Use a "
+                f"classifier with predict_proba, e.g. CalibratedClassifierCV({kind}(...)) "
+                "or SVC(probability=True)."
+            ) from None
+
     def _validate_training_data(self, X, y, X_unlabeled):
         name = type(self).__name__
         X = _check_X(X, name)
@@ -309,8 +361,9 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             raise ValueError(f"{name} requires y to be passed, but the target y is None.")
         y = _check_y(y)
         check_consistent_length(X, y)
-        if X_unlabeled is not None:
-            U = _check_unlabeled(X, X_unlabeled, name)
+        U = None if X_unlabeled is None else _check_unlabeled(X, X_unlabeled, name)
+        self._check_samples_together(X, y, U)
+        if U is not None:
             X = _stack(X, U)
             marker = np.full(
                 _num_samples(U), UNLABELED, dtype=object if y.dtype.kind in "US" else y.dtype
@@ -331,6 +384,29 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 stacklevel=3,
             )
         return X, y
+
+    def _check_samples_together(self, X, y, U):
+        """Check labelled and unlabelled samples together, before any training.
+
+        The estimator checks the labelled samples in its first fit, but the
+        unlabelled ones only when it predicts them, after a whole round, and
+        in a message about ``X``; so NaN, a boolean/numeric mix and samples
+        of another range are looked for here, named by their argument.
+        """
+        name = type(self).__name__
+        if not get_tags(self.estimator).input_tags.allow_nan:
+            _check_finite(X, "X", name)
+            if U is not None:
+                _check_finite(U, "X_unlabeled", name)
+        labelled = pixel_range(X, rows=y != UNLABELED) if _is_numeric_array(X) else None
+        if labelled is None:  # no labelled sample: refused with its own message later
+            return
+        if U is not None and _is_numeric_array(U):
+            _check_same_kind(X, U)
+            check_same_range(labelled, pixel_range(U), input_name="X_unlabeled", **_RANGE_TEXT)
+        in_x = pixel_range(X, rows=y == UNLABELED)
+        if in_x is not None:
+            check_same_range(labelled, in_x, input_name="X (its rows with y == -1)", **_RANGE_TEXT)
 
     def _check_retrain(self):
         if self.retrain == "continue" and _warm_start_key(self.estimator) is None:
@@ -516,7 +592,15 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
 
 # ------------------------------------------------------------------ helpers
-def _check_X(X, name):
+#: How the messages of the labelled/unlabelled range check name the two sides.
+_RANGE_TEXT = dict(
+    reference_name="the labelled samples of X",
+    advice="Give labelled and unlabelled samples in the same range (e.g. both uint8 "
+    "0..255, or both floats in [0, 1]).",
+)
+
+
+def _check_X(X, name, input_name="X"):
     """Make ``X`` row-indexable, keeping DataFrames and the dtype for the estimator."""
     if hasattr(X, "iloc"):
         return X
@@ -526,9 +610,44 @@ def _check_X(X, name):
         dtype=None,
         ensure_all_finite=False,
         allow_nd=True,
-        input_name="X",
+        input_name=input_name,
         estimator=name,
     )
+
+
+def _check_finite(X, input_name, name):
+    """Refuse NaN and infinity in ``X``, naming ``input_name`` (an array is read, not copied)."""
+    check_array(
+        X,
+        accept_sparse=_SPARSE_FORMATS,
+        dtype=None,
+        ensure_all_finite=True,
+        allow_nd=True,
+        input_name=input_name,
+        estimator=name,
+    )
+
+
+def _is_numeric_array(X):
+    return isinstance(X, np.ndarray) and X.dtype.kind in "biuf"
+
+
+def _check_same_kind(X, U):
+    # a boolean array stacked with a numeric one becomes numbers (True -> 1) silently
+    if (X.dtype.kind == "b") != (U.dtype.kind == "b"):
+        raise TypeError(
+            f"X_unlabeled has dtype {U.dtype} but X has dtype {X.dtype}: give labelled and "
+            "unlabelled samples of the same kind (both boolean, or both numeric)."
+        )
+
+
+def _known_once_fitted(exc):
+    """Whether an AttributeError only says that the estimator is not fitted yet."""
+    while exc is not None:
+        if isinstance(exc, NotFittedError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _check_y(y):
@@ -564,7 +683,7 @@ def _check_unlabeled(X, X_unlabeled, name):
         if not hasattr(X_unlabeled, "iloc") or list(X_unlabeled.columns) != list(X.columns):
             raise ValueError("X_unlabeled must be a DataFrame with the same columns as X.")
         return X_unlabeled
-    U = _check_X(X_unlabeled, name)
+    U = _check_X(X_unlabeled, name, input_name="X_unlabeled")
     if U.shape[1:] == X.shape[1:]:
         return U
     if X.ndim > 2 or U.ndim > 2:
@@ -576,7 +695,7 @@ def _check_unlabeled(X, X_unlabeled, name):
                 f"X_unlabeled has samples of shape {U.shape[1:]}, but X has samples of "
                 f"shape {X.shape[1:]}."
             ) from exc
-        check_images(U, image_shape=image_shape, estimator_name=f"{name} (X_unlabeled)")
+        check_images(U, image_shape=image_shape, estimator_name=name, input_name="X_unlabeled")
         return U.reshape(U.shape[0], *X.shape[1:])
     raise ValueError(
         f"X_unlabeled has {U.shape[1]} features, but X has {X.shape[1]} features; they must match."

@@ -41,6 +41,9 @@ def tiny(**overrides):
 )
 # two epochs on random rows: the network often learns nothing, which fit rightly warns about
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+# the checks' rows are standardised floats, not grey levels, which fit and predict rightly
+# warn about (test_float_tiles_outside_grey_levels_warn_at_fit)
+@pytest.mark.filterwarnings("ignore:X holds:UserWarning")
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -455,3 +458,184 @@ def test_fit_does_not_warn_when_the_output_depends_on_the_tile():
         warnings.simplefilter("error", ConvergenceWarning)
         clf = tiny().fit(X, y)
     assert np.std(clf.predict_proba(X)[:, 1]) > 1e-3
+
+
+# ------------------------------------------------------------- pixel ranges
+@pytest.fixture(scope="module")
+def fitted_unit():
+    """A tiny CNN fitted on floats in [0, 1] (X / 255.0), and its uint8 tiles X."""
+    X, y = make_blob_images(n=48)
+    return tiny().fit(X / 255.0, y), X, y
+
+
+def test_fit_records_the_training_range(fitted, fitted_unit):
+    clf, X, _ = fitted
+    assert clf.input_range_ == {"dtype": "uint8", "min": float(X.min()), "max": float(X.max())}
+    assert clf.input_scale_ == 255.0
+    unit, X, _ = fitted_unit
+    assert unit.input_range_ == {"dtype": "float64", "min": X.min() / 255.0, "max": X.max() / 255.0}
+    assert unit.input_scale_ == 1.0
+
+
+@pytest.mark.parametrize(
+    "model, convert, fix",
+    [
+        ("uint8", lambda X: X / 255.0, r"X \* 255"),
+        ("uint8", lambda X: (X / 255.0).astype(np.float32), r"X \* 255"),
+        ("unit", lambda X: X, "X / 255.0"),
+        ("unit", lambda X: X.astype(np.float64), "X / 255.0"),
+    ],
+)
+def test_predict_refuses_tiles_of_another_range(fitted, fitted_unit, model, convert, fix):
+    # a model fitted on uint8 tiles given X / 255 (or the reverse) used to predict
+    # quietly on tiles read 255 times too dark (or too bright)
+    clf = fitted[0] if model == "uint8" else fitted_unit[0]
+    X = fitted[1]
+    for method in (clf.predict_proba, clf.decision_function, clf.predict):
+        with pytest.raises(ValueError, match=f"differ by a factor of .*here {fix}"):
+            method(convert(X))
+
+
+@pytest.mark.parametrize(
+    "model, convert",
+    [
+        ("uint8", lambda X: X // 4),  # uint8 tiles of a darker image
+        ("uint8", lambda X: np.minimum(X.astype(np.uint16) * 2, 255).astype(np.uint8)),
+        ("uint8", lambda X: X.astype(np.float64)),  # the same grey levels as floats
+        ("uint8", lambda X: X.astype(np.uint16)),  # 8-bit levels stored in 16 bits
+        ("uint8", lambda X: X.reshape(-1, 16, 16).tolist()),
+        ("uint8", lambda X: np.zeros(X.shape)),  # black tiles: black on any scale
+        ("unit", lambda X: X / 255.0),
+        ("unit", lambda X: (X / 255.0 * 0.3).astype(np.float32)),  # a darker image
+        ("unit", lambda X: np.zeros(X.shape, dtype=np.uint8)),
+    ],
+)
+def test_predict_accepts_tiles_read_the_same_way(fitted, fitted_unit, model, convert):
+    clf = fitted[0] if model == "uint8" else fitted_unit[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clf.predict_proba(convert(fitted[1])).shape == (48, 2)
+
+
+def test_integer_tiles_outside_8_bits_are_refused(blob_images, fitted):
+    # uint16 tiles of a 12-bit camera were divided by 255 and reached 16
+    X, y = blob_images
+    with pytest.raises(ValueError, match=r"integers from 0 to \d{4}, .*8-bit grey levels"):
+        tiny().fit(X.astype(np.uint16) * 16, y)
+    with pytest.raises(ValueError, match="integers from -128 to"):
+        tiny().fit(X.astype(np.int16) - 128, y)
+    clf = fitted[0]
+    with pytest.raises(ValueError, match="8-bit grey levels"):
+        clf.predict(X.astype(np.uint16) * 16)
+
+
+def test_float_tiles_outside_grey_levels_warn_at_fit(blob_images):
+    X, y = blob_images
+    with pytest.warns(UserWarning, match="outside both \\[0, 1\\] and \\[0, 255\\]"):
+        tiny().fit(X - 128.0, y)
+
+
+def test_predict_warns_about_tiles_beyond_the_training_range(fitted, fitted_unit):
+    clf, X, _ = fitted
+    with pytest.warns(UserWarning, match="beyond the range of the tiles"):
+        clf.predict_proba(X - 128.0)  # centred by hand, for a model fitted on 0..255
+    with pytest.warns(UserWarning, match="beyond the range of the tiles"):
+        fitted_unit[0].predict_proba(X / 85.0)  # 0..3, too little apart to be refused
+
+
+def test_standardised_tiles_may_come_in_any_range(blob_images):
+    # every tile is standardised on its own: its range cannot matter
+    X, y = blob_images
+    clf = tiny(preprocessing="standardize").fit(X, y)
+    expected = clf.predict_proba(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for variant in (X / 255.0, X.astype(np.uint16) * 16, X - 128.0):
+            np.testing.assert_allclose(clf.predict_proba(variant), expected, atol=1e-5)
+        tiny(preprocessing="standardize").fit(X.astype(np.uint16) * 16, y)
+    with pytest.raises(TypeError, match="dtype bool"):
+        clf.predict(X > 128)
+
+
+def test_warm_start_and_validation_data_refuse_another_range(blob_images):
+    X, y = blob_images
+    clf = tiny(warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="differ by a factor"):
+        clf.fit(X / 255.0, y)
+    with pytest.raises(ValueError, match="X_val holds floats in \\[0, 1\\]"):
+        tiny().fit(X[:30], y[:30], validation_data=(X[30:] / 255.0, y[30:]))
+    with pytest.raises(ValueError, match="Input X_val contains NaN"):
+        tiny().fit(X[:30], y[:30], validation_data=(np.full((18, 256), np.nan), y[30:]))
+
+
+def test_boolean_and_complex_tiles_are_refused(blob_images, fitted):
+    X, y = blob_images
+    with pytest.raises(TypeError, match="got X of dtype bool"):
+        tiny().fit(X > 128, y)
+    with pytest.raises(TypeError, match="got X of dtype bool"):
+        fitted[0].predict_proba(X > 128)
+    with pytest.raises(ValueError, match="got complex X"):
+        tiny().fit(X * 1j, y)
+
+
+def test_models_saved_without_a_training_range_check_the_nominal_one(fitted, monkeypatch):
+    # files written before input_range_ existed hold input_scale_ only
+    clf, X, _ = fitted
+    monkeypatch.delattr(clf, "input_range_")
+    expected = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="differ by a factor"):
+        clf.predict_proba(X / 255.0)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+
+
+def test_training_range_survives_save_and_load(fitted, tmp_path):
+    from skcrater import load, save
+
+    clf, X, _ = fitted
+    loaded = load(save(clf, tmp_path / "cnn.skcrater"))
+    assert loaded.input_range_ == clf.input_range_
+    with pytest.raises(ValueError, match="differ by a factor"):
+        loaded.predict(X / 255.0)
+
+
+# -------------------------------------------------------------- streaming
+def _all_at_once(clf, X):
+    """p(class 1) as predict_proba computed it before streaming: every tile scaled,
+    padded to whole batches and predicted in one call."""
+    from skcrater._images import check_images
+
+    images, _ = check_images(X, image_shape=clf.image_shape_)
+    x = clf._scale(images, clf.input_scale_)
+    size = max(256, clf.batch_size)
+    padded = np.zeros((-(-len(x) // size) * size, *x.shape[1:]), dtype=np.float32)
+    padded[: len(x)] = x
+    p1 = clf.model_.predict(padded, batch_size=size, verbose=0)
+    return np.asarray(p1, dtype=np.float64).reshape(-1)[: len(x)]
+
+
+@pytest.mark.parametrize("params", [{}, {"preprocessing": "standardize"}, {"batch_size": 300}])
+def test_streamed_probabilities_equal_the_all_at_once_result(params):
+    X, y = make_blob_images(n=48)
+    clf = tiny(**params).fit(X, y)
+    # 2 whole batches and a padded third one, so that batch boundaries are crossed
+    many = make_blob_images(n=2 * max(256, clf.batch_size) + 37, random_state=3)[0]
+    np.testing.assert_array_equal(clf.predict_proba(many)[:, 1], _all_at_once(clf, many))
+
+
+def test_predict_proba_memory_does_not_grow_with_the_tiles(fitted):
+    # the float32 copies of all tiles at once (4 MB here, 27 GB for 1M 48x48 tiles)
+    # are gone: only one batch is scaled at a time
+    import tracemalloc
+
+    clf = fitted[0]
+    many = np.random.default_rng(0).integers(0, 256, size=(4096, 256), dtype=np.uint8)
+    clf.predict_proba(many[:300])  # warm up Keras outside the measurement
+    tracemalloc.start()
+    try:
+        clf.predict_proba(many)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    one_float32_copy = many.size * 4
+    assert peak < one_float32_copy / 4

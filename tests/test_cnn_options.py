@@ -197,31 +197,211 @@ def test_recommended_is_an_unfitted_configured_estimator():
     assert clone(clf).get_params() == clf.get_params()
 
 
-@pytest.mark.slow
-def test_recommended_trains_on_28x28_tiles():
-    X, y = make_blob_images(n=40, side=28, random_state=1)
-    clf = CraterCNNClassifier.recommended(random_state=0).set_params(epochs=1)
-    clf.fit(X, y)
-    assert clf.image_shape_ == (28, 28)
-    assert clf.predict(X).shape == (40,)
+# ------------------------------------------------- pool_sizes="auto" and the preset
+#: The preset's network as it was chosen on 48 px tiles (benchmarks/README.md):
+#: (layer, output shape) of every layer, with preprocessing="standardize" and "local".
+_PRESET_48 = [
+    ("InputLayer", (48, 48, 1)),
+    ("Conv2D(16, 3x3, valid)", (46, 46, 16)),
+    ("Activation(relu)", (46, 46, 16)),
+    ("MaxPooling2D(3)", (15, 15, 16)),
+    ("Conv2D(64, 3x3, valid)", (13, 13, 64)),
+    ("Activation(relu)", (13, 13, 64)),
+    ("MaxPooling2D(2)", (6, 6, 64)),
+    ("Conv2D(64, 3x3, valid)", (4, 4, 64)),
+    ("Activation(relu)", (4, 4, 64)),
+    ("MaxPooling2D(1)", (4, 4, 64)),
+    ("Flatten", (1024,)),
+    ("Dense(32, relu)", (32,)),
+    ("Dropout(0.3)", (32,)),
+    ("Dense(1, sigmoid)", (1,)),
+]
+_PRESET_48_LOCAL = [
+    ("InputLayer", (48, 48, 1)),
+    ("LOCAL", (34, 34, 1)),
+    ("Conv2D(16, 3x3, valid)", (32, 32, 16)),
+    ("Activation(relu)", (32, 32, 16)),
+    ("MaxPooling2D(3)", (10, 10, 16)),
+    ("Conv2D(64, 3x3, valid)", (8, 8, 64)),
+    ("Activation(relu)", (8, 8, 64)),
+    ("MaxPooling2D(2)", (4, 4, 64)),
+    ("Conv2D(64, 3x3, valid)", (2, 2, 64)),
+    ("Activation(relu)", (2, 2, 64)),
+    ("MaxPooling2D(1)", (2, 2, 64)),
+    ("Flatten", (256,)),
+    ("Dense(32, relu)", (32,)),
+    ("Dropout(0.3)", (32,)),
+    ("Dense(1, sigmoid)", (1,)),
+]
 
 
-def test_recommended_smallest_tiles_are_26_pixels_a_side():
-    # the documented minimum of CraterCNNClassifier.recommended
-    X, y = make_blob_images(n=20, side=26, random_state=2)
-    clf = CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
-    assert clf.image_shape_ == (26, 26)
-    X, y = make_blob_images(n=20, side=25, random_state=2)
-    with pytest.raises(ValueError, match="25x25 pixels are too small"):
+def _layers(model):
+    """(layer, output shape) of each layer, in the words of network_summary_."""
+    from skcrater._network import describe_network
+
+    lines = describe_network(model).splitlines()
+    return [
+        (line.split(" -> ")[0].strip(), tuple(layer.output.shape)[1:])
+        for line, layer in zip(lines, model.layers, strict=False)
+    ]
+
+
+def _reference_auto_pools(side, n_blocks=3, kernel=3, min_side=4, local=0):
+    """The rule as documented, written independently: block by block, the largest
+    pool (3, 2, 1) from which the later blocks can still leave >= min_side pixels
+    (counted without the local layer) while no map vanishes with it."""
+
+    def last(pools, shrink):
+        s = side - shrink
+        for pool in pools:
+            s = (s - kernel + 1) // pool
+            if s < 1:
+                return 0
+        return s
+
+    chosen = []
+    for block in range(n_blocks):
+        rest = (1,) * (n_blocks - block - 1)  # the later blocks pool as little as possible
+        for pool in (3, 2, 1):
+            pools = (*chosen, pool, *rest)
+            if last(pools, 0) >= min_side and last(pools, local) >= 1:
+                chosen.append(pool)
+                break
+        else:
+            return (1,) * n_blocks
+    return tuple(chosen)
+
+
+@pytest.mark.parametrize(
+    ("side", "local_size", "expected"),
+    [
+        (7, None, (1, 1, 1)),  # the smallest tile: 1x1 last maps
+        (9, None, (1, 1, 1)),  # no choice leaves 4 px: no pooling
+        (16, None, (1, 2, 1)),
+        (28, None, (3, 1, 1)),
+        (32, None, (3, 1, 1)),
+        (48, None, (3, 2, 1)),  # the network the preset was chosen with
+        (64, None, (3, 3, 1)),
+        (128, None, (3, 3, 2)),
+        (21, 15, (1, 1, 1)),
+        (28, 15, (2, 1, 2)),  # (3, 1, 1) would vanish after the local layer
+        (48, 15, (3, 2, 1)),  # the detector's network
+    ],
+)
+def test_auto_pool_sizes_table(side, local_size, expected):
+    from skcrater._network import auto_pool_sizes
+
+    pools = auto_pool_sizes(
+        (side, side), conv_filters=(16, 64, 64), kernel_size=3, local_size=local_size
+    )
+    assert pools == expected
+
+
+def test_auto_pool_sizes_follow_the_documented_rule_at_every_size():
+    from skcrater._network import auto_pool_sizes
+
+    for local_size in (None, 15):
+        first = 7 if local_size is None else 21
+        for side in range(first, 200):
+            pools = auto_pool_sizes(
+                (side, side), conv_filters=(16, 64, 64), kernel_size=3, local_size=local_size
+            )
+            local = 0 if local_size is None else local_size - 1
+            assert pools == _reference_auto_pools(side, local=local), (side, local_size)
+    # a non-square tile: the shorter side decides
+    assert auto_pool_sizes((28, 64), conv_filters=(16, 64, 64), kernel_size=3) == (3, 1, 1)
+    # other depths, and 'same' padding, which does not shrink the maps
+    assert auto_pool_sizes((48, 48), conv_filters=(8, 8), kernel_size=3) == (3, 3)
+    same = auto_pool_sizes((16, 16), conv_filters=(8, 8), kernel_size=3, padding="same")
+    assert same == (3, 1)
+
+
+def test_auto_pools_refuse_tiles_too_small_even_without_pooling():
+    X, y = make_blob_images(n=20, side=6, random_state=2)
+    with pytest.raises(ValueError, match=r"6x6 pixels are too small .* at least 7 pixels"):
         CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
+    X, y = make_blob_images(n=20, side=20, random_state=2)
+    local = CraterCNNClassifier.recommended(preprocessing="local", epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=r"20x20 pixels .* local_size=15 .* at least 21 pixels"):
+        local.fit(X, y)
 
 
-def test_recommended_documented_override_trains_on_14_pixel_tiles():
-    # the two-block override that the recommended() docstring offers for small tiles
+def test_pool_sizes_must_be_auto_or_a_sequence():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = make_blob_images(n=20)
+    with pytest.raises(InvalidParameterError, match="pool_sizes"):
+        CraterCNNClassifier(**{**TINY_CNN, "pool_sizes": "largest"}).fit(X, y)
+
+
+def test_auto_pools_resolve_in_fit_and_the_parameter_keeps_auto():
+    X, y = make_blob_images(n=32, side=16)
+    clf = CraterCNNClassifier(**{**TINY_CNN, "pool_sizes": "auto", "random_state": 0})
+    clf.fit(X, y)
+    # one block on 16 px tiles: 14x14 maps, pooled by 3 to 4x4
+    assert clf.pool_sizes_ == (3,)
+    assert clf.pool_sizes == "auto"
+    assert clf.get_params()["pool_sizes"] == "auto"
+    assert clone(clf).get_params() == clf.get_params()
+    lines = clf.network_summary_.splitlines()
+    assert lines[1].startswith("Conv2D(4, 3x3, valid)") and lines[1].endswith("-> 14x14x4")
+    assert lines[3].startswith("MaxPooling2D(3)") and lines[3].endswith("-> 4x4x4")
+    assert lines[-1] == f"{clf.model_.count_params()} parameters"
+    # a warm fit goes on with the fitted network's pools
+    clf.set_params(warm_start=True, epochs=1).fit(X, y)
+    assert clf.pool_sizes_ == (3,)
+    # explicit pools are used as given
+    fixed = CraterCNNClassifier(**{**TINY_CNN, "random_state": 0}).fit(X, y)
+    assert fixed.pool_sizes_ == (2,)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preprocessing", ["standardize", "local"])
+def test_recommended_48px_network_is_the_one_it_was_chosen_with(preprocessing):
+    X, y = make_blob_images(n=20, side=48, random_state=1)
+    clf = CraterCNNClassifier.recommended(preprocessing=preprocessing, epochs=1, random_state=0)
+    clf.fit(X, y)
+    assert clf.pool_sizes_ == (3, 2, 1)
+    expected = _PRESET_48 if preprocessing == "standardize" else _PRESET_48_LOCAL
+    got = _layers(clf.model_)
+    if preprocessing == "local":
+        assert clf.model_.layers[1].name == "local_contrast"
+        got[1] = ("LOCAL", got[1][1])
+    assert got == expected
+    # and it trains exactly as the preset's former fixed pools did
+    fixed = CraterCNNClassifier.recommended(
+        preprocessing=preprocessing, pool_sizes=(3, 2, 1), epochs=1, random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), fixed.predict_proba(X))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("side", "pools", "last"),
+    [
+        (16, (1, 2, 1), 4),
+        (28, (3, 1, 1), 4),
+        (48, (3, 2, 1), 4),
+        (64, (3, 3, 1), 4),
+        (128, (3, 3, 2), 5),
+    ],
+)
+def test_recommended_fits_every_tile_size_without_overrides(side, pools, last):
+    X, y = make_blob_images(n=20, side=side, random_state=1)
+    clf = CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
+    assert clf.image_shape_ == (side, side)
+    assert clf.pool_sizes_ == pools
+    assert clf.pool_sizes == "auto"
+    flatten = [line for line in clf.network_summary_.splitlines() if line.startswith("Flatten")]
+    assert flatten[0].endswith(f"-> {last * last * 64}")
+    assert clf.predict(X).shape == (20,)
+
+
+def test_explicit_pools_override_auto_in_the_preset():
     X, y = make_blob_images(n=20, side=14, random_state=2)
     two_blocks = dict(conv_filters=(16, 64), pool_sizes=(3, 2), epochs=1, random_state=0)
     clf = CraterCNNClassifier.recommended(**two_blocks).fit(X, y)
-    assert clf.image_shape_ == (14, 14)
+    assert clf.pool_sizes_ == (3, 2)
     X, y = make_blob_images(n=20, side=13, random_state=2)
     with pytest.raises(ValueError, match="too small"):
         CraterCNNClassifier.recommended(**two_blocks).fit(X, y)
@@ -270,9 +450,10 @@ def test_local_preprocessing_round_trips_through_a_model_file(tmp_path):
 
 
 def test_recommended_with_local_preprocessing_needs_14_more_pixels():
-    X, y = make_blob_images(n=20, side=40, random_state=2)
+    X, y = make_blob_images(n=20, side=21, random_state=2)
     clf = CraterCNNClassifier.recommended(preprocessing="local", epochs=1, random_state=0)
-    assert clf.fit(X, y).image_shape_ == (40, 40)
-    X, y = make_blob_images(n=20, side=39, random_state=2)
-    with pytest.raises(ValueError, match="39x39 pixels are too small"):
+    assert clf.fit(X, y).image_shape_ == (21, 21)
+    assert clf.pool_sizes_ == (1, 1, 1)
+    X, y = make_blob_images(n=20, side=20, random_state=2)
+    with pytest.raises(ValueError, match="20x20 pixels are too small"):
         clf.fit(X, y)

@@ -13,9 +13,12 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.semi_supervised import SelfTrainingClassifier
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVC
 from sklearn.utils import get_tags
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
 from skcrater import CraterCNNClassifier, SelfTrainingWrapper
 
@@ -54,6 +57,8 @@ def test_sklearn_compatible(estimator, check):
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
     xfail_strict=True,
 )
+# the checks' rows are standardised floats, not grey levels, which the CNN rightly warns about
+@pytest.mark.filterwarnings("ignore:X holds:UserWarning")
 def test_sklearn_compatible_around_a_cnn(estimator, check):
     check(estimator)
 
@@ -499,3 +504,172 @@ def test_cnn_retrain_modes(spy, blob_semi, retrain, warm):
     ).fit(X, y_semi)
     assert SpyCNN.warm == warm
     assert clf.estimator_.n_epochs_ == 1
+
+
+# ----------------------------------------- labelled and unlabelled together
+class CountingLR(LogisticRegression):
+    """A LogisticRegression that counts its fits (shared by all clones)."""
+
+    fits = 0
+
+    def fit(self, X, y, sample_weight=None):
+        CountingLR.fits += 1
+        return super().fit(X, y, sample_weight)
+
+
+@pytest.fixture
+def counting():
+    CountingLR.fits = 0
+    yield CountingLR(max_iter=50)
+    CountingLR.fits = 0
+
+
+@pytest.fixture
+def tiles():
+    """(X, y, U): 20 labelled and 10 unlabelled flat uint8 tiles of 8x8 pixels."""
+    X, y = make_blob_images(20, side=8)
+    U, _ = make_blob_images(10, side=8, random_state=1)
+    return X, y, U
+
+
+@pytest.mark.parametrize(
+    "labelled, unlabelled, message",
+    [
+        (lambda X: X / 255.0, lambda U: U, "X_unlabeled holds grey levels"),
+        (lambda X: X, lambda U: U / 255.0, "X_unlabeled holds floats in \\[0, 1\\]"),
+        (lambda X: X / 255.0, lambda U: U.astype(np.float32), "X_unlabeled holds grey levels"),
+    ],
+)
+def test_labelled_and_unlabelled_tiles_of_other_ranges_are_refused_before_training(
+    counting, tiles, labelled, unlabelled, message
+):
+    # fit(X / 255.0, y, X_unlabeled=U_uint8) used to pseudo-label 0..255 tiles with a
+    # model fitted on [0, 1]
+    X, y, U = tiles
+    clf = SelfTrainingWrapper(counting, max_iter=1)
+    with pytest.raises(ValueError, match=f"{message}.*the labelled samples of X"):
+        clf.fit(labelled(X), y, X_unlabeled=unlabelled(U))
+    assert CountingLR.fits == 0
+
+
+def test_unlabelled_rows_of_x_of_another_range_are_refused_before_training(counting, tiles):
+    X, y, U = tiles
+    mixed = np.concatenate([X / 255.0, U.astype(np.float64)])
+    y_semi = np.concatenate([y, np.full(len(U), -1)])
+    with pytest.raises(ValueError, match="X \\(its rows with y == -1\\) holds grey levels"):
+        SelfTrainingWrapper(counting, max_iter=1).fit(mixed, y_semi)
+    assert CountingLR.fits == 0
+
+
+@pytest.mark.parametrize(
+    "labelled, unlabelled",
+    [
+        (lambda X: X, lambda U: U // 4),  # uint8 tiles of a darker image
+        (lambda X: X, lambda U: U.astype(np.float64)),  # the same levels as floats
+        (lambda X: X / 255.0, lambda U: U / 255.0 * 0.5),
+        (lambda X: X / 255.0, lambda U: np.zeros_like(U)),  # black is black on any scale
+    ],
+)
+def test_labelled_and_unlabelled_tiles_read_the_same_way_are_accepted(
+    counting, tiles, labelled, unlabelled
+):
+    X, y, U = tiles
+    clf = SelfTrainingWrapper(counting, max_iter=1).fit(labelled(X), y, X_unlabeled=unlabelled(U))
+    assert clf.transduction_.shape == (30,)
+
+
+def test_nan_in_unlabelled_samples_is_refused_before_training_naming_them(counting, semi_data):
+    # it used to surface after a whole round, in the estimator's message about X
+    X, y_semi, _ = semi_data
+    U = X[:10].copy()
+    U[3, 2] = np.nan
+    lab = y_semi != -1
+    with pytest.raises(ValueError, match="Input X_unlabeled contains NaN"):
+        SelfTrainingWrapper(counting).fit(X[lab], y_semi[lab], X_unlabeled=U)
+    U[3, 2] = np.inf
+    with pytest.raises(ValueError, match="Input X_unlabeled contains infinity"):
+        SelfTrainingWrapper(counting).fit(X[lab], y_semi[lab], X_unlabeled=U)
+    bad = X.copy()
+    bad[np.flatnonzero(~lab)[0], 0] = np.nan  # an unlabelled row of X
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        SelfTrainingWrapper(counting).fit(bad, y_semi)
+    assert CountingLR.fits == 0
+
+
+def test_nan_is_left_to_an_estimator_that_accepts_it(semi_data):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y_semi, _ = semi_data
+    U = X[:10].copy()
+    U[3, 2] = np.nan
+    lab = y_semi != -1
+    base = HistGradientBoostingClassifier(max_iter=5)
+    clf = SelfTrainingWrapper(base, max_iter=1).fit(X[lab], y_semi[lab], X_unlabeled=U)
+    assert clf.transduction_.shape == (lab.sum() + 10,)
+
+
+def test_boolean_and_numeric_samples_are_not_mixed(counting, tiles):
+    X, y, U = tiles
+    with pytest.raises(TypeError, match="X_unlabeled has dtype bool but X has dtype uint8"):
+        SelfTrainingWrapper(counting).fit(X, y, X_unlabeled=U > 128)
+    assert CountingLR.fits == 0
+
+
+def test_cnn_refuses_unlabelled_tiles_of_another_range_before_training(tiles):
+    X, y, U = tiles
+    cnn = CraterCNNClassifier(**TINY_CNN, padding="same", random_state=0)
+    with pytest.raises(ValueError, match="X_unlabeled holds grey levels"):
+        SelfTrainingWrapper(cnn, max_iter=1).fit(X / 255.0, y, X_unlabeled=U)
+
+
+# ------------------------------------------------------------ predict_proba
+class CountingSVC(LinearSVC):
+    """A LinearSVC (no predict_proba) that counts its fits."""
+
+    fits = 0
+
+    def fit(self, X, y, sample_weight=None):
+        CountingSVC.fits += 1
+        return super().fit(X, y, sample_weight)
+
+
+def test_estimator_without_predict_proba_is_refused_before_training(semi_data):
+    # it used to fit, then fail with a bare AttributeError
+    X, y_semi, _ = semi_data
+    CountingSVC.fits = 0
+    for estimator in (CountingSVC(), SVC(), make_pipeline(StandardScaler(), CountingSVC())):
+        with pytest.raises(InvalidParameterError, match="predict_proba, but .* has none") as e:
+            SelfTrainingWrapper(estimator).fit(X, y_semi)
+        assert isinstance(e.value, ValueError) and isinstance(e.value, TypeError)
+    assert CountingSVC.fits == 0
+
+
+class ProbaOnceFitted(BaseEstimator):
+    """A search-like meta-estimator: predict_proba exists once fitted, if the best has it."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y):
+        self.best_ = clone(self.estimator).fit(X, y)
+        self.classes_ = self.best_.classes_
+        return self
+
+    def predict(self, X):
+        return self.best_.predict(X)
+
+    def _best_has_proba(self):
+        check_is_fitted(self, "best_")
+        return hasattr(self.best_, "predict_proba")
+
+    @available_if(_best_has_proba)
+    def predict_proba(self, X):
+        return self.best_.predict_proba(X)
+
+
+def test_predict_proba_exposed_once_fitted_is_checked_after_the_first_fit(semi_data):
+    X, y_semi, _ = semi_data
+    clf = SelfTrainingWrapper(ProbaOnceFitted(LogisticRegression()), max_iter=1)
+    assert clf.fit(X, y_semi).n_iter_ == 1
+    with pytest.raises(InvalidParameterError, match="ProbaOnceFitted has none"):
+        SelfTrainingWrapper(ProbaOnceFitted(LinearSVC())).fit(X, y_semi)
