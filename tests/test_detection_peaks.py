@@ -1,6 +1,7 @@
 """Tests of skcrater.detection._peaks: peaks, scale refinement and suppression."""
 
 import numpy as np
+import pytest
 
 from skcrater.detection._peaks import map_peaks, refine_log_scale, suppress_overlaps
 
@@ -63,3 +64,29 @@ def test_suppression_breaks_ties_by_row_order():
         np.array([0.0, 1.0]), np.zeros(2), np.full(2, 10.0), np.array([0.5, 0.5])
     )
     assert keep.tolist() == [True, False]
+
+
+def _all_pairs_suppression(x, y, d, score, overlap=0.5, ratio=2.0):
+    """The definition, pair by pair."""
+    keep = np.ones(len(x), dtype=bool)
+    for i in range(len(x)):
+        for j in range(len(x)):
+            if i == j:
+                continue
+            big, small = max(d[i], d[j]), min(d[i], d[j])
+            close = np.hypot(x[i] - x[j], y[i] - y[j]) <= overlap * big and big <= ratio * small
+            beats = score[j] > score[i] or (score[j] == score[i] and j < i)
+            keep[i] &= not (close and beats)
+    return keep
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_suppression_equals_its_definition_across_sizes(seed):
+    rng = np.random.default_rng(seed)
+    n = 300
+    x, y = rng.uniform(0, 400, n), rng.uniform(0, 400, n)
+    # sizes from 4 to 256 px, some exactly twice another (the ratio's edge)
+    d = 2.0 ** rng.integers(2, 9, n) * rng.choice([1.0, 1.0, 1.3, 1.9], n)
+    score = rng.choice([0.5, 0.6, 0.7, 0.8, 0.9], n)  # ties too
+    keep = suppress_overlaps(x, y, d, score)
+    np.testing.assert_array_equal(keep, _all_pairs_suppression(x, y, d, score))

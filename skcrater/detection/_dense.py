@@ -139,7 +139,7 @@ def total_stride(model):
     return stride
 
 
-def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22, progress=None):
+def dense_scores(dense, image, *, window, stride, period, band_pixels=2**20, progress=None):
     """Scores of every ``window``-sized window at steps of ``stride`` pixels.
 
     Parameters
@@ -157,7 +157,7 @@ def dense_scores(dense, image, *, window, stride, period, band_pixels=2**22, pro
         Step between window positions, in pixels.
     period : int
         The dense model's own step (:func:`total_stride`).
-    band_pixels : int, default=2**22
+    band_pixels : int, default=2**20
         Rows are scanned in bands of about this many input pixels, so that
         memory does not grow with the image.
     progress : callable or None, default=None

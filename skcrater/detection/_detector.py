@@ -145,7 +145,7 @@ class CraterDetector(BaseEstimator):
         Fraction of each training image's rows held out of training to fit
         the threshold and the diameter rule; 0 trains on all rows (then
         ``threshold`` must be a number, unless the estimator is frozen).
-    band_pixels : int, default=4194304
+    band_pixels : int, default=1048576
         The dense scan runs over bands of about this many pixels, so that
         memory stays bounded whatever the image size.
     random_state : int, RandomState instance or None, default=None
@@ -223,7 +223,7 @@ class CraterDetector(BaseEstimator):
         margin=1.25,
         overlap=0.5,
         validation_fraction=0.2,
-        band_pixels=2**22,
+        band_pixels=2**20,
         random_state=None,
         verbose=0,
     ):

@@ -67,17 +67,12 @@ def suppress_overlaps(x, y, diameter, score, *, overlap=0.5, diameter_ratio=2.0)
     ``diameter_ratio`` (so a small crater on a large one's floor survives).
     Equal scores: the earlier row wins.
     """
-    from scipy.spatial import cKDTree
-
     n = len(score)
     keep = np.ones(n, dtype=bool)
     if n < 2:
         return keep
     xy = np.column_stack([x, y])
-    pairs = cKDTree(xy).query_pairs(r=overlap * float(np.max(diameter)), output_type="ndarray")
-    if not len(pairs):
-        return keep
-    i, j = pairs[:, 0], pairs[:, 1]
+    i, j = _candidate_pairs(xy, np.asarray(diameter, dtype=np.float64), overlap, diameter_ratio)
     big = np.maximum(diameter[i], diameter[j])
     small = np.minimum(diameter[i], diameter[j])
     distance = np.hypot(*(xy[i] - xy[j]).T)
@@ -87,3 +82,31 @@ def suppress_overlaps(x, y, diameter, score, *, overlap=0.5, diameter_ratio=2.0)
     i_loses = (score[i] < score[j]) | ((score[i] == score[j]) & (i > j))
     keep[np.where(i_loses, i, j)] = False
     return keep
+
+
+def _candidate_pairs(xy, diameter, overlap, diameter_ratio):
+    """Every pair of rows that may overlap, each once, as two index arrays.
+
+    One radius for all (``overlap`` times the largest diameter) would pair
+    every small detection of a whole mosaic with hundreds of neighbours.
+    Diameters of an overlapping pair differ by at most ``diameter_ratio``, so
+    detections are grouped by ``log(diameter)`` in steps of (a little more
+    than) ``log(diameter_ratio)``: a pair lies within one group or two
+    adjacent ones, and each group is searched with the radius of its
+    neighbour's largest diameter.
+    """
+    from scipy.spatial import cKDTree
+
+    # groups a little wider than the ratio: rows two groups apart always differ by more
+    group = np.floor(np.log(diameter) / np.log(diameter_ratio * (1 + 1e-6))).astype(np.int64)
+    pairs = []
+    for g in np.unique(group):
+        here, both = np.flatnonzero(group == g), np.flatnonzero((group == g) | (group == g + 1))
+        radius = overlap * float(diameter[both].max())
+        found = cKDTree(xy[both]).query_pairs(r=radius, output_type="ndarray")
+        found = both[found]
+        # pairs wholly within group g + 1 are that group's own
+        mine = np.isin(found, here).any(axis=1)
+        pairs.append(found[mine])
+    pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.intp)
+    return pairs[:, 0], pairs[:, 1]
