@@ -99,10 +99,15 @@ def make_detector(args, seed):
         random_state=seed,
         verbose=0,
     )
+    step = np.sqrt(40 / 16)
+    n = int(np.ceil(np.log(args.max_diameter / 40) / np.log(step))) + 1
+    # --finer-levels K adds K upsampled levels: craters below the range are seen in it there
+    scales = step ** -np.arange(-args.finer_levels, n) if args.finer_levels else None
     return CraterDetector(
         cnn,
         window=48,
         diameter_range=(16, 40),
+        scales=scales,
         max_diameter=args.max_diameter,
         hard_negative_rounds=args.rounds,
         positives_per_crater=args.positives,
@@ -273,6 +278,7 @@ def main(argv=None):
     parser.add_argument("--preprocessing", default="local")
     parser.add_argument("--gap", type=int, default=48)
     parser.add_argument("--positives", type=int, default=4, help="positives per crater")
+    parser.add_argument("--finer-levels", type=int, default=0, help="upsampled pyramid levels")
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--memory", type=int, default=0, metavar="SIDE")
