@@ -83,6 +83,5 @@ print(f"{int(y_pred.sum())} of {len(y_pred)} test tiles predicted as craters")
 # The command line trains, saves and predicts from a folder in the course
 # layout (its ``--pseudo-label-threshold`` applies to both classes)::
 #
-#     skcrater train --data DIR --model craters.skcrater --recommended \
-#         --pseudo-label-threshold 0.9
+#     skcrater train --data DIR --model craters.skcrater --pseudo-label-threshold 0.9
 #     skcrater predict --model craters.skcrater --input DIR/Xtest1.npy --output y_pred.npy

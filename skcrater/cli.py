@@ -16,16 +16,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+from . import __version__
 from ._files import check_destination, refuse_existing
 
 __all__ = ["main", "build_parser"]
 
 #: How a user of the command line allows replacing a file.
 _OVERWRITE = "pass --overwrite"
+
+_DATA_HELP = (
+    "folder of labelled tiles: the course layout (Xtrain1.npy, Ytrain1.npy, optional "
+    "Xtrain1_extra.npy, Xtest1.npy) or the HRSC48 layout (west_X.npy, west_y.npy, "
+    "west_groups.npy, optional west_unlabeled_X.npy)"
+)
 
 
 def _positive_int(text):
@@ -42,13 +52,32 @@ def _unit_float(text):
     return value
 
 
-def _add_model_options(parser):
-    group = parser.add_argument_group("model (CraterCNNClassifier hyperparameters)")
-    group.add_argument(
+def _add_preset_options(parser, recommended):
+    """``--recommended`` / ``--recipe``: which CraterCNNClassifier to start from.
+
+    ``recommended`` is the command's default; both flags are accepted either
+    way, so that scripts written for an older default keep working.
+    """
+    presets = parser.add_mutually_exclusive_group()
+    default = " (the default)"
+    presets.add_argument(
         "--recommended",
         action="store_true",
-        help="start from CraterCNNClassifier.recommended() instead of the recipe network",
+        default=recommended,
+        help="start from CraterCNNClassifier.recommended()" + (default if recommended else ""),
     )
+    presets.add_argument(
+        "--recipe",
+        dest="recommended",
+        action="store_false",
+        help="start from the published recipe's network, CraterCNNClassifier()"
+        + ("" if recommended else default),
+    )
+
+
+def _add_model_options(parser, recommended=False):
+    group = parser.add_argument_group("model (CraterCNNClassifier hyperparameters)")
+    _add_preset_options(group, recommended)
     group.add_argument("--epochs", type=_positive_int, help="maximum training epochs")
     group.add_argument("--learning-rate", type=float, help="Adam learning rate")
     group.add_argument("--batch-size", type=_positive_int, help="mini-batch size")
@@ -62,10 +91,24 @@ def _add_model_options(parser):
     group.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
 
 
-def _make_classifier(args, **defaults):
+def _base_classifier(args, **params):
+    """The preset that ``--recommended`` / ``--recipe`` chose, with ``params`` set."""
     from .cnn import CraterCNNClassifier
 
-    clf = CraterCNNClassifier.recommended() if args.recommended else CraterCNNClassifier()
+    if args.recommended:
+        return CraterCNNClassifier.recommended(**params)
+    return CraterCNNClassifier(**params)
+
+
+def _preset_name(args):
+    """Said before training, since the default preset is not the published recipe."""
+    if args.recommended:
+        return "CraterCNNClassifier.recommended()"
+    return "the recipe, CraterCNNClassifier()"
+
+
+def _make_classifier(args, **defaults):
+    clf = _base_classifier(args)
     chosen = {
         "epochs": args.epochs,
         "learning_rate": args.learning_rate,
@@ -97,7 +140,10 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="skcrater",
         description="Crater / no-crater classification of small grayscale planetary tiles.",
+        epilog="exit status: 0 success, 2 bad usage, input or output file, 1 internal error "
+        "(a bug: the traceback is printed), 130 interrupted (Ctrl+C)",
     )
+    parser.add_argument("--version", action="version", version=f"skcrater {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser(
@@ -110,7 +156,7 @@ def build_parser():
     demo.set_defaults(handler=_cmd_demo)
 
     train = sub.add_parser("train", help="train on a folder in the course layout and save")
-    train.add_argument("--data", type=Path, required=True, help="folder with Xtrain1.npy, ...")
+    train.add_argument("--data", type=Path, required=True, help=_DATA_HELP)
     train.add_argument("--model", type=Path, required=True, help="where to save the model")
     train.add_argument(
         "--pseudo-label-threshold",
@@ -120,27 +166,30 @@ def build_parser():
     )
     train.add_argument("--use-test-pool", action="store_true", help="also pseudo-label Xtest1.npy")
     train.add_argument("--overwrite", action="store_true", help="replace an existing model")
-    _add_model_options(train)
+    _add_model_options(train, recommended=True)
     train.set_defaults(handler=_cmd_train)
 
     predict = sub.add_parser("predict", help="predict 0/1 labels for an .npy of tiles")
     predict.add_argument("--model", type=Path, required=True, help="a model saved by train")
     predict.add_argument("--input", type=Path, required=True, help="tiles, e.g. Xtest1.npy")
-    predict.add_argument("--output", type=Path, required=True, help="1-D int .npy of 0/1")
+    predict.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        help="1-D int .npy of 0/1; .npy is added to a name without it, as numpy.save does",
+    )
     predict.add_argument("--overwrite", action="store_true", help="replace an existing output")
     predict.set_defaults(handler=_cmd_predict)
 
     report = sub.add_parser("report", help="write an HTML evaluation report for a saved model")
     report.add_argument("--model", type=Path, required=True, help="a model saved by train")
-    report.add_argument(
-        "--data", type=Path, required=True, help="course-layout folder with labelled tiles"
-    )
+    _add_report_data_options(report)
     report.add_argument("--out", type=Path, required=True, help="output folder")
     report.add_argument("--overwrite", action="store_true", help="replace existing files")
     report.set_defaults(handler=_cmd_report)
 
     tune = sub.add_parser("tune", help="Optuna search of learning rate, epochs and threshold")
-    tune.add_argument("--data", type=Path, required=True, help="course-layout folder")
+    tune.add_argument("--data", type=Path, required=True, help=_DATA_HELP)
     tune.add_argument("--n-trials", type=_positive_int, required=True, help="trials to run here")
     tune.add_argument("--max-epochs", type=_positive_int, default=50, help="epochs per trial")
     tune.add_argument("--cv", type=_positive_int, default=3, help="cross-validation folds")
@@ -160,6 +209,7 @@ def build_parser():
     )
     tune.add_argument("--model", type=Path, help="save the refitted best model here")
     tune.add_argument("--plots", type=Path, help="folder for optimisation-history PNGs")
+    _add_preset_options(tune, recommended=True)
     tune.add_argument("--overwrite", action="store_true", help="replace an existing model")
     tune.add_argument(
         "--random-state",
@@ -170,6 +220,42 @@ def build_parser():
     tune.set_defaults(handler=_cmd_tune)
     _add_detection_commands(sub)
     return parser
+
+
+def _at_least_two(text):
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"needs at least 2 folds, got {text}")
+    return value
+
+
+def _add_report_data_options(report):
+    scored = report.add_mutually_exclusive_group(required=True)
+    scored.add_argument(
+        "--data",
+        type=Path,
+        help="course-layout folder with labelled tiles; scored as they are (a loud warning "
+        "when they are the model's training tiles), or cross-validated with --cv",
+    )
+    scored.add_argument(
+        "--test-data",
+        type=Path,
+        help="held-out labelled tiles: a course-layout folder, or an X .npy file next to its "
+        "labels (Xtest.npy and Ytest.npy)",
+    )
+    report.add_argument(
+        "--cv",
+        type=_at_least_two,
+        metavar="K",
+        help="score --data by K-fold cross-validation of the saved configuration: clones "
+        "refitted on K-1 folds predict the remaining one",
+    )
+    report.add_argument(
+        "--groups",
+        type=Path,
+        help="with --cv: .npy of one group id per labelled tile (e.g. the source image); "
+        "no group is split between folds",
+    )
 
 
 def _add_detection_commands(sub):
@@ -283,10 +369,9 @@ def _cmd_demo(args):
 
 
 def _cmd_train(args):
-    from .datasets import load_course_data
     from .persistence import save
 
-    data = load_course_data(args.data)
+    data = _load_data(args.data)
     clf = _make_classifier(args)
     if args.pseudo_label_threshold is None:
         estimator, fit_kwargs = clf, {}
@@ -298,18 +383,80 @@ def _cmd_train(args):
         pools = [data.X_extra] + ([data.X_test] if args.use_test_pool else [])
         pools = [p for p in pools if p is not None]
         if not pools:
-            raise SystemExit("--pseudo-label-threshold needs Xtrain1_extra.npy in --data")
+            raise ValueError(
+                "--pseudo-label-threshold needs unlabelled tiles in --data: Xtrain1_extra.npy "
+                "(course layout) or west_unlabeled_X.npy (HRSC48 layout)"
+            )
         estimator = SelfTrainingWrapper(clf, threshold=args.pseudo_label_threshold, max_iter=1)
         fit_kwargs = {"X_unlabeled": np.concatenate(pools)}
-    # refuse before, not after, training
-    refuse_existing([args.model], overwrite=args.overwrite, how=_OVERWRITE)
-    print(f"training on {len(data.X)} labelled tiles")
+    # refuse before, not after, training: a folder, a missing or read-only one, an existing file
+    _refuse_outputs([args.model], args.overwrite)
+    print(f"training on {len(data.X)} labelled tiles, from {_preset_name(args)}")
     start = time.perf_counter()
     estimator.fit(data.X, data.y, **fit_kwargs)
+    _print_training_summary(estimator, time.perf_counter() - start, args)
     metadata = {"fit_s": time.perf_counter() - start, "n_train": len(data.y)}
+    # lets `report` recognise, and flag, scores on the training tiles
+    metadata.update(train_sha256=_sha256(data.X, data.y), train_X_sha256=_sha256(data.X))
     save(estimator, args.model, overwrite=args.overwrite, metadata=metadata)
     print(f"model saved: {args.model}")
     return 0
+
+
+def _print_training_summary(estimator, fit_s, args):
+    """One block after training: how the network trained and what self-training added."""
+    cnn = getattr(estimator, "estimator_", estimator)  # a SelfTrainingWrapper's final network
+    history, best = cnn.history_, cnn.best_epoch_
+    print("training summary" + ("" if cnn is estimator else " (network of the last round)"))
+    print(f"  epochs run:          {cnn.n_epochs_} (best epoch {best})")
+    if "val_loss" not in history:
+        print("  validation:          none held out")
+    for key, name in (("val_loss", "validation loss"), ("val_accuracy", "validation accuracy")):
+        if key in history:
+            print(f"  {name + ':':<20} {history[key][best - 1]:.4f} (best epoch)")
+    print(f"  fit time:            {fit_s:.1f} s")
+    if cnn is not estimator:
+        _print_pseudo_labels(estimator, args.pseudo_label_threshold)
+
+
+def _print_pseudo_labels(wrapper, threshold):
+    """Pseudo-labels added per round and class; a round that added none is worth a warning."""
+    classes = wrapper.classes_
+    for round_, counts in enumerate(wrapper.pseudo_label_counts_, start=1):
+        added = ", ".join(f"{n} of class {label}" for label, n in zip(classes, counts, strict=True))
+        print(f"  pseudo-labels, round {round_}: {added}")
+        if counts.sum() == 0:
+            print(
+                f"skcrater train: warning: self-training round {round_} added no pseudo-labels: "
+                f"no unlabelled tile reached --pseudo-label-threshold {threshold}; try a lower "
+                "threshold (the saved model learnt from the labelled tiles only)",
+                file=sys.stderr,
+            )
+
+
+def _load_data(folder):
+    """The tiles of ``--data``: a folder in the course layout or in the HRSC48 layout.
+
+    Returns a Bunch with ``X``, ``y``, ``X_extra`` (unlabelled tiles or None)
+    and ``X_test`` (None for HRSC48, which has no test file).
+    """
+    from sklearn.utils import Bunch
+
+    from .datasets import load_course_data, load_hrsc48
+
+    folder = Path(folder)
+    if (folder / "west_X.npy").is_file():
+        data = load_hrsc48(folder)
+        return Bunch(X=data.X, y=data.y, X_extra=data.X_unlabeled, X_test=None)
+    if folder.is_dir() and not (folder / "Xtrain1.npy").is_file():
+        # the public course copy (IST 2024/25) ships without its labelled tiles
+        raise FileNotFoundError(
+            f"--data {folder} holds no labelled tiles: neither Xtrain1.npy and Ytrain1.npy "
+            "(course layout) nor west_X.npy, west_y.npy and west_groups.npy (HRSC48 layout); "
+            "a public course copy may lack Xtrain1.npy: add the course's Xtrain1.npy and "
+            "Ytrain1.npy, or give the HRSC48 folder (shared/data/hrsc48)"
+        )
+    return load_course_data(folder)
 
 
 def _cmd_predict(args):
@@ -319,48 +466,186 @@ def _cmd_predict(args):
     from .persistence import load
 
     if not args.input.is_file():
-        raise SystemExit(f"input file not found: {args.input}")
+        raise FileNotFoundError(f"input file not found: {args.input}")
+    # the name save_predictions writes, checked before the model is loaded
+    output = args.output
+    if output.suffix != ".npy":
+        output = output.with_name(output.name + ".npy")
+    _refuse_outputs([output], args.overwrite)
+    X = _load_tiles(args.input)
     model = load(args.model)
-    X = np.load(args.input, allow_pickle=False)
     y_pred = model.predict(X)
-    save_predictions(y_pred, args.output, overwrite=args.overwrite)
+    written = save_predictions(y_pred, output, overwrite=args.overwrite)
     counts = np.bincount(np.asarray(y_pred, dtype=int), minlength=2)
-    print(f"{len(y_pred)} predictions ({counts[1]} craters) written to {args.output}")
+    print(f"{len(y_pred)} predictions ({counts[1]} craters) written to {written}")
     return 0
 
 
+def _load_tiles(path):
+    """The tiles of ``--input``; labels given by mistake get a message about tiles."""
+    import numpy as np
+
+    X = np.load(path, allow_pickle=False)
+    # a 1-D array (or a single column) is one value per tile: labels, such as Ytrain1.npy
+    if X.ndim == 1 or (X.ndim == 2 and X.shape[1] == 1):
+        raise ValueError(
+            f"--input {path} holds an array of shape {X.shape}, one value per row, which looks "
+            "like labels, not tiles: give the tiles, one flattened image per row "
+            "(n, side * side) or (n, side, side), such as Xtest1.npy"
+        )
+    return X
+
+
 def _cmd_report(args):
-    from .datasets import load_course_data
     from .persistence import load, read_manifest
     from .report import write_report
 
+    if args.cv is None and args.groups is not None:
+        raise ValueError("--groups needs --cv")
+    if args.cv is not None and args.data is None:
+        raise ValueError("--cv cross-validates --data; it cannot be combined with --test-data")
+    option = "--data" if args.data is not None else "--test-data"
+    X, y, files = _labelled_tiles(args.data or args.test_data, option)
+    groups = None if args.groups is None else _groups(args.groups, len(y), option)
     model = load(args.model)
-    fit_s = read_manifest(args.model).get("metadata", {}).get("fit_s")
-    data = load_course_data(args.data)
+    metadata = read_manifest(args.model).get("metadata", {})
+    provenance = _report_provenance(args, X, y, files, metadata, groups)
+    proba = None
+    if args.cv is not None:
+        proba = _out_of_fold_proba(model, X, y, args.cv, groups)
+    elif "warning" in provenance:
+        print(f"skcrater report: WARNING: {provenance['warning']}", file=sys.stderr)
+    fit_s = metadata.get("fit_s")
     paths = write_report(
         model,
-        data.X,
-        data.y,
+        X,
+        y,
         args.out,
         title=f"skcrater report: {args.model.name}",
         timings=None if fit_s is None else {"fit": fit_s},
         overwrite=args.overwrite,
+        proba=proba,
+        provenance=provenance,
     )
     summary = {k: v for k, v in paths.metrics.items() if k != "threshold_curve"}
     print(json.dumps(summary, indent=2))
+    print(f"scored: {provenance['scored']}")
     print(f"report written: {paths.html}")
     return 0
 
 
+def _sha256(*arrays):
+    """Hex SHA-256 of arrays' dtypes, shapes and bytes: equal exactly for equal data."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _labelled_tiles(path, option):
+    """X, y and their file names from a course or HRSC48 folder or an X .npy beside its Y."""
+    import numpy as np
+
+    if path.is_dir():
+        data = _load_data(path)
+        hrsc48 = (path / "west_X.npy").is_file()
+        names = ("west_X.npy", "west_y.npy") if hrsc48 else ("Xtrain1.npy", "Ytrain1.npy")
+        return data.X, data.y, tuple(path / name for name in names)
+    if not path.is_file():
+        raise FileNotFoundError(f"{option} {path}: no such folder or file")
+    if not path.name.startswith("X"):
+        raise ValueError(f"{option} {path}: name the X file, e.g. Xtest.npy beside Ytest.npy")
+    labels = path.with_name("Y" + path.name[1:])
+    if not labels.is_file():
+        raise FileNotFoundError(f"{option} {path}: its labels {labels.name} are missing")
+    X, y = np.load(path, allow_pickle=False), np.load(labels, allow_pickle=False)
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(
+            f"{option}: {labels.name} must hold one label per tile of {path.name} "
+            f"({len(X)}); it has shape {y.shape}"
+        )
+    return X, y, (path, labels)
+
+
+def _groups(path, n_tiles, option):
+    """The --groups ids, checked against the tiles before any training."""
+    import numpy as np
+
+    groups = np.load(path, allow_pickle=False)
+    if groups.ndim != 1 or len(groups) != n_tiles:
+        raise ValueError(
+            f"--groups {path.name} has shape {groups.shape}, but {option} has {n_tiles} "
+            "labelled tiles: give one group id per tile"
+        )
+    return groups
+
+
+def _out_of_fold_proba(model, X, y, k, groups):
+    """Probabilities of clones of ``model`` on the folds they did not see."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
+
+    splitter = StratifiedKFold if groups is None else StratifiedGroupKFold
+    folds = splitter(n_splits=k, shuffle=True, random_state=0)
+    print(f"cross-validating the saved configuration: {k} folds of {len(y)} tiles")
+    return cross_val_predict(clone(model), X, y, cv=folds, groups=groups, method="predict_proba")
+
+
+def _report_provenance(args, X, y, files, metadata, groups):
+    """What `report` scores and how, for the HTML page and metrics.json."""
+    import shlex
+
+    digest = _sha256(X, y)
+    names = " + ".join(str(f) for f in files)
+    provenance = {"data": f"{names} (sha256 {digest[:12]}, {len(y)} tiles)"}
+    # the tiles alone suffice: the same tiles relabelled are still not held out
+    trained_on = digest == metadata.get("train_sha256") or _sha256(X) == metadata.get(
+        "train_X_sha256"
+    )
+    provenance.update(_how_scored(args, trained_on, "train_sha256" in metadata))
+    if groups is not None:
+        provenance["groups"] = f"{args.groups} (sha256 {_sha256(groups)[:12]})"
+    trained = metadata.get("train_sha256")
+    provenance["model"] = str(args.model) + (
+        f" (trained on sha256 {trained[:12]})" if trained else ""
+    )
+    provenance["command"] = shlex.join(["skcrater", *sys.argv[1:]])
+    return provenance
+
+
+def _how_scored(args, trained_on, recorded):
+    """The ``scored`` entry of the provenance, and the ``warning`` on training tiles."""
+    if args.cv is not None:
+        # refitted clones never score a tile they were trained on, training tiles or not
+        splitter = "StratifiedKFold" if args.groups is None else "StratifiedGroupKFold"
+        return {
+            "scored": f"cross-validated, {args.cv} folds ({splitter}): out-of-fold scores "
+            "of the saved configuration refitted on the other folds"
+        }
+    if trained_on:
+        return {
+            "scored": "training tiles (not held out)",
+            "warning": "these are the training tiles: the scores are not held out and "
+            "overstate how the model does on new tiles; pass --test-data, or --cv K",
+        }
+    if recorded:
+        return {"scored": "held out: not the training tiles recorded in the model file"}
+    return {"scored": "unknown: the model file records no training-data hash"}
+
+
 def _cmd_tune(args):
-    from .cnn import CraterCNNClassifier
-    from .datasets import load_course_data
     from .tuning import OptunaSearch, default_search_space
 
     if args.model is not None:  # fail before the search, not after it
-        refuse_existing([args.model], overwrite=args.overwrite, how=_OVERWRITE)
-    data = load_course_data(args.data)
-    cnn = CraterCNNClassifier(random_state=args.random_state)
+        _refuse_outputs([args.model], args.overwrite)
+    data = _load_data(args.data)
+    cnn = _base_classifier(args, random_state=args.random_state)
     shared = args.storage is not None
     search = OptunaSearch(
         cnn,
@@ -374,10 +659,14 @@ def _cmd_tune(args):
         # invocations sharing a study must not all draw the same seeded trials
         random_state=None if shared else args.random_state,
         refit=args.model is not None,
+        callbacks=[_TrialTimer(args.n_trials)],
         show_progress_bar=sys.stderr.isatty(),
         verbose=1,
     )
-    print(f"tuning on {len(data.X)} labelled tiles, {args.n_trials} trial(s) here")
+    print(
+        f"tuning on {len(data.X)} labelled tiles, {args.n_trials} trial(s) here, "
+        f"from {_preset_name(args)}"
+    )
     search.fit(data.X, data.y)
     print(
         json.dumps(
@@ -402,6 +691,40 @@ def _cmd_tune(args):
             search.plot_param_importances(args.plots / "param_importances.png")
         print(f"figures written to {args.plots}")
     return 0
+
+
+class _TrialTimer:
+    """Optuna callback: after this invocation's first trial, how long the others should take.
+
+    Nothing can be estimated before a trial has run, and every trial trains
+    ``--cv`` networks, so the first one's duration is the estimate.
+    """
+
+    def __init__(self, n_trials):
+        self.n_trials = n_trials
+        self.done = False
+
+    def __call__(self, study, trial):
+        if self.done or trial.duration is None:
+            return
+        self.done = True
+        seconds = trial.duration.total_seconds()
+        line = f"first trial took {_duration(seconds)}"
+        if self.n_trials > 1:
+            others = self.n_trials - 1
+            line += (
+                f"; the other {others} trial(s) should take about {_duration(others * seconds)} "
+                "(less if pruned)"
+            )
+        print(line, flush=True)
+
+
+def _duration(seconds):
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _cmd_fit_detector(args):
@@ -518,12 +841,20 @@ def _cmd_detect(args):
 
 
 def _refuse_outputs(paths, overwrite):
-    """Refuse, before any work, outputs that could not be written."""
+    """Refuse, before any work, outputs that could not be written.
+
+    A folder given as a file, a missing or read-only folder to write in and
+    an existing file (without ``--overwrite``) all raise ``OSError``
+    subclasses, which :func:`main` prints in one line (exit status 2).
+    """
     for path in paths:
         try:
             check_destination(path, overwrite=overwrite)
         except FileExistsError:
             refuse_existing([path], overwrite=overwrite, how=_OVERWRITE)
+        folder = Path(path).parent
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"Cannot write {path}: folder {folder} is not writable.")
 
 
 def _write_table(table, path, overwrite):
@@ -546,8 +877,90 @@ def _print_match(craters, catalogue, args):
     return match
 
 
+#: What the user gave wrong (an argument, the data, a file): one line, exit status 2.
+_USER_ERRORS = (ValueError, TypeError, OSError)
+
+#: The default TF_CPP_MIN_LOG_LEVEL: none of TensorFlow's C++ log. Its ERROR lines are
+#: notices too (no GPU, an op attribute from a newer Keras); a real failure raises a
+#: Python exception, which is printed as usual. A user's own setting wins.
+_TF_LOG_LEVEL = "3"
+
+#: TensorFlow's C++ start-up lines (absl/glog format: severity letter, date, time).
+_ABSL_LINE = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d")
+
+
+def _quiet_tensorflow():
+    """Import TensorFlow without its start-up chatter on standard error.
+
+    TensorFlow 2.21 prints its oneDNN, CUDA and CPU-feature notices through
+    absl before ``TF_CPP_MIN_LOG_LEVEL`` is read, so the variable alone
+    cannot hide them: standard error (file descriptor 2, where the C++
+    library writes) is captured during the import and the first device
+    query, and every line of it that the log level hides is dropped. The
+    rest (a real error, a Python warning) is written back. A user's own
+    ``TF_CPP_MIN_LOG_LEVEL`` is respected (``0`` shows everything, ``2``
+    the C++ errors); the default is ``3`` (``_TF_LOG_LEVEL``).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _TF_LOG_LEVEL)
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
+    except ValueError:
+        level = 0
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # loads the CUDA libraries, and their notices
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            lines = log.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not _is_chatter(line, level)))
+    if level >= 2:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def _is_chatter(line, level):
+    found = _ABSL_LINE.match(line)
+    if found:
+        severity = "IWEF".index(found.group(1))
+        # no GPU is no error for a CPU-capable tool: TensorFlow then runs on the CPU
+        return severity < level or (level >= 2 and "failed call to cuInit" in line)
+    return level >= 1 and line.startswith(
+        ("WARNING: All log messages before absl::InitializeLog", "To enable the following")
+    )
+
+
+def _in_cli_words(exc):
+    """The message of ``exc`` with the library's ``overwrite=True`` as the option to pass."""
+    return str(exc).replace("overwrite=True", "--overwrite")
+
+
 def main(argv=None):
     """Run the ``skcrater`` command line.
+
+    Exit status, one rule for every command:
+
+    * 0: success (also ``--help`` and ``--version``);
+    * 2: a usage or input error: a bad argument (argparse's usage message),
+      missing or unreadable data, an output that exists (without
+      ``--overwrite``) or cannot be written. ``ValueError``, ``TypeError``
+      and ``OSError`` (``FileNotFoundError``, ``FileExistsError``,
+      ``IsADirectoryError``, ``PermissionError``, ...) print one line,
+      ``skcrater COMMAND: error: ...``, on standard error, no traceback;
+    * 1: an internal error, a bug: a one-line hint, then the traceback;
+    * 130: interrupted (Ctrl+C); files are written atomically, so none is
+      left half written.
+
+    TensorFlow's start-up notices are hidden (see ``TF_CPP_MIN_LOG_LEVEL``).
 
     Parameters
     ----------
@@ -557,23 +970,33 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 2 when the data, a file or an argument is wrong (the
-        message is printed on standard error).
+        0, 2 or 130 as above; an internal error is raised again after its hint.
 
     Examples
     --------
     >>> from skcrater.cli import main
     >>> main(["predict", "--model", "m", "--input", "missing.npy", "--output", "y.npy"])
-    Traceback (most recent call last):
-    ...
-    SystemExit: input file not found: missing.npy
+    2
     """
+    # before anything imports TensorFlow, so that its start-up notices are never printed
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _TF_LOG_LEVEL)
     args = build_parser().parse_args(argv)
     try:
+        _quiet_tensorflow()
         return args.handler(args)
-    except (FileNotFoundError, FileExistsError, IsADirectoryError, ValueError, TypeError) as exc:
-        print(f"skcrater {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"skcrater {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except _USER_ERRORS as exc:
+        print(f"skcrater {args.command}: error: {_in_cli_words(exc)}", file=sys.stderr)
         return 2
+    except Exception:
+        print(
+            f"skcrater {args.command}: internal error, a bug in skcrater: please report it "
+            "with the traceback below",
+            file=sys.stderr,
+        )
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -99,8 +99,12 @@ def evaluate(estimator, X, y):
     return _metrics(_predict(estimator, X, y))
 
 
-def _predict(estimator, X, y):
-    """One pass over ``X``: a Bunch of y_true, y_pred, scores, labels, timings."""
+def _predict(estimator, X, y, proba=None):
+    """One pass over ``X``: a Bunch of y_true, y_pred, scores, labels, timings.
+
+    ``proba``, probabilities computed elsewhere (out-of-fold ones), replaces
+    the estimator's predictions; see :func:`write_report`.
+    """
     from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
     check_is_fitted(estimator)
@@ -118,8 +122,9 @@ def _predict(estimator, X, y):
             f"y has labels {unknown.tolist()} that the estimator does not know "
             f"(classes_={np.asarray(classes).tolist()})."
         )
+    if proba is not None:
+        return _precomputed(estimator, y_true, proba, classes)
     start = time.perf_counter()
-    proba = None
     if hasattr(estimator, "predict_proba"):
         proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
         scores = proba[:, 1]
@@ -134,6 +139,26 @@ def _predict(estimator, X, y):
         proba=proba,
         labels=np.asarray(classes),
         predict_s=seconds,
+    )
+
+
+def _precomputed(estimator, y_true, proba, classes):
+    """The Bunch of :func:`_predict` for given probabilities, at the estimator's threshold."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.shape != (y_true.size, 2):
+        raise ValueError(
+            f"proba must have shape (n_samples, 2) = ({y_true.size}, 2); got {proba.shape}."
+        )
+    threshold = _decision_threshold(estimator)
+    threshold = 0.5 if threshold is None else threshold
+    y_pred = np.asarray(classes)[(proba[:, 1] >= threshold).astype(int)]
+    return Bunch(
+        y_true=y_true,
+        y_pred=y_pred,
+        scores=proba[:, 1],
+        proba=proba,
+        labels=np.asarray(classes),
+        predict_s=0.0,
     )
 
 
@@ -620,7 +645,16 @@ def _looks_like_tiles(X, min_side=8):
 
 # ---------------------------------------------------------------------- report
 def write_report(
-    estimator, X, y, out_dir, *, title="skcrater report", timings=None, overwrite=False
+    estimator,
+    X,
+    y,
+    out_dir,
+    *,
+    title="skcrater report",
+    timings=None,
+    overwrite=False,
+    proba=None,
+    provenance=None,
 ):
     """Evaluate a classifier and write an HTML report, its figures and metrics.
 
@@ -648,6 +682,21 @@ def write_report(
     overwrite : bool, default=False
         Replace the files of an earlier report in ``out_dir``; when False
         they raise ``FileExistsError``. Other files are never touched.
+    proba : array-like of shape (n_samples, 2), default=None
+        Probabilities of ``classes_`` computed elsewhere, such as the
+        out-of-fold ones of :func:`~sklearn.model_selection.cross_val_predict`
+        with ``method="predict_proba"``: they are scored instead of
+        ``estimator``'s own predictions, a tile being predicted positive when
+        p(class 1) >= the estimator's decision threshold (0.5 when unknown;
+        see the Notes). The estimator still gives the classes, the
+        threshold, the fitted summary and the parameters.
+    provenance : dict of str to str, default=None
+        What was scored and how, shown in a Provenance table at the top of
+        the page and saved in ``metrics.json``: e.g. ``{"scored": "held
+        out", "data": "Xtest.npy (sha256 1a2b3c4d5e6f, 200 tiles)",
+        "command": "skcrater report ..."}``. A ``"warning"`` entry is shown
+        as a red banner instead, e.g. when the scored tiles are the training
+        tiles. When None the page is as without it.
 
     Returns
     -------
@@ -702,7 +751,7 @@ def write_report(
     ours += [out_dir / f"{name}.png" for name in FIGURES]
     refuse_existing(ours, overwrite=overwrite)
     timings = {key: float(value) for key, value in (timings or {}).items()}
-    p = _predict(estimator, X, y)
+    p = _predict(estimator, X, y, proba=proba)
     metrics = _metrics(p)
     timings["predict"] = p.predict_s
     start = time.perf_counter()
@@ -718,6 +767,8 @@ def write_report(
         "versions": _versions(),
         "metrics": metrics,
     }
+    if provenance is not None:
+        info["provenance"] = {str(key): str(value) for key, value in provenance.items()}
     page = _html(estimator, info, figures)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -867,11 +918,28 @@ def _html(estimator, info, figures):
         n_samples=info["data"]["n_samples"],
         positive=_esc(m["labels"][1]),
         created=_esc(info["created"]),
+        provenance=_provenance(info.get("provenance")),
         cards=_cards(m),
         figures=_embedded_figures(figures),
         **_detail_tables(estimator, info),
         versions=_esc(", ".join(f"{k} {v}" for k, v in info["versions"].items())),
     )
+
+
+def _provenance(provenance):
+    """The warning banner and the Provenance table; nothing without provenance."""
+    if not provenance:
+        return ""  # the page of a report without provenance is unchanged
+    rows = [(key, value) for key, value in provenance.items() if key != "warning"]
+    banner = ""
+    if "warning" in provenance:
+        # styled inline: the shared stylesheet, and so every other page, stays as it is
+        style = "background:#fdd;border:2px solid #c00;color:#900;padding:.6em;font-weight:bold"
+        banner = (
+            f'<p class="warning" role="alert" style="{style}">{_esc(provenance["warning"])}</p>'
+        )
+    table = f'<section id="provenance"><h2>Provenance</h2>{_table(rows)}</section>' if rows else ""
+    return banner + table
 
 
 def _template(name):

@@ -1,8 +1,10 @@
 """Tests of the ``skcrater`` command line, end to end on tiny synthetic data."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,8 +127,9 @@ def test_train_with_self_training(course_dir, tmp_path, tiny_recipe):
 def test_missing_inputs_are_reported(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "nope"), "--model", str(tmp_path / "m")]) == 2
     assert "nope" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="input file not found"):
-        main(["predict", "--model", "m", "--input", str(tmp_path / "X.npy"), "--output", "o.npy"])
+    argv = ["predict", "--model", "m", "--input", str(tmp_path / "X.npy"), "--output", "o.npy"]
+    assert main(argv) == 2  # a usage error like any other, not SystemExit's status 1
+    assert "input file not found" in capsys.readouterr().err
 
 
 def test_recommended_flag_starts_from_the_preset_and_keeps_overrides():
@@ -139,7 +142,7 @@ def test_recommended_flag_starts_from_the_preset_and_keeps_overrides():
     params.pop("verbose")  # follows whether stdout is a terminal
     preset.pop("verbose")
     assert params == {**preset, "epochs": 3, "random_state": 0}
-    recipe = cli._make_classifier(cli.build_parser().parse_args(argv))
+    recipe = cli._make_classifier(cli.build_parser().parse_args([*argv, "--recipe"]))
     assert recipe.conv_filters == CraterCNNClassifier().conv_filters
 
 
@@ -268,3 +271,375 @@ def test_tune_refuses_an_unusable_storage_in_one_line(course_dir, tmp_path, caps
     assert err.startswith(f"skcrater tune: error: Cannot use the Optuna storage {url!r}: ")
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "Epoch" not in out  # refused before any training
+
+
+# --- report: honest evaluation (issue 15)
+def _train_model(course_dir, tmp_path):
+    model = tmp_path / "model.skcrater"
+    assert main(["train", "--data", str(course_dir), "--model", str(model), *TINY_ARGS]) == 0
+    return model
+
+
+def _report(monkeypatch, *argv):
+    """Run ``skcrater report`` as if typed, so that the page can quote the command."""
+    monkeypatch.setattr(sys, "argv", ["skcrater", "report", *argv])
+    return main(["report", *argv])
+
+
+def test_report_on_training_tiles_warns(course_dir, tmp_path, capsys, monkeypatch, tiny_recipe):
+    model, out = _train_model(course_dir, tmp_path), tmp_path / "report"
+    assert (
+        _report(monkeypatch, "--model", str(model), "--data", str(course_dir), "--out", str(out))
+        == 0
+    )
+    assert "WARNING: these are the training tiles" in capsys.readouterr().err
+    page = (out / "report.html").read_text()
+    assert 'class="warning"' in page
+    assert "these are the training tiles: the scores are not held out" in page
+    saved = json.loads((out / "metrics.json").read_text())["provenance"]
+    assert saved["scored"] == "training tiles (not held out)"
+
+
+def test_report_test_data_is_held_out_with_provenance(
+    course_dir, tmp_path, capsys, monkeypatch, tiny_recipe
+):
+    from skcrater.cli import _sha256
+
+    model, out = _train_model(course_dir, tmp_path), tmp_path / "report"
+    X, y = make_craters(24, image_size=16, random_state=1)
+    np.save(tmp_path / "Xheld.npy", X)
+    np.save(tmp_path / "Yheld.npy", y)
+    argv = ["--model", str(model), "--test-data", str(tmp_path / "Xheld.npy"), "--out", str(out)]
+    assert _report(monkeypatch, *argv) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    page = (out / "report.html").read_text()
+    assert "held out" in page and 'class="warning"' not in page
+    assert "Xheld.npy" in page and "Yheld.npy" in page and "24 tiles" in page
+    assert _sha256(X, y)[:12] in page
+    assert "skcrater report --model" in page and "--test-data" in page
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["n_samples"] == 24
+
+
+def test_report_cv_cross_validates(course_dir, tmp_path, capsys, monkeypatch, tiny_recipe):
+    model, out = _train_model(course_dir, tmp_path), tmp_path / "report"
+    np.save(tmp_path / "groups.npy", np.arange(60) % 6)
+    argv = ["--model", str(model), "--data", str(course_dir), "--out", str(out), "--cv", "3"]
+    assert _report(monkeypatch, *argv, "--groups", str(tmp_path / "groups.npy")) == 0
+    assert "WARNING" not in capsys.readouterr().err  # refitted clones: honest scores
+    page = (out / "report.html").read_text()
+    assert "cross-validated, 3 folds (StratifiedGroupKFold)" in page
+    assert "groups.npy" in page and 'class="warning"' not in page
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["n_samples"] == 60
+
+
+def test_report_cv_needs_two_folds(capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(["report", "--model", "m", "--data", "d", "--out", "o", "--cv", "1"])
+    assert excinfo.value.code == 2
+    assert "--cv: needs at least 2 folds, got 1" in capsys.readouterr().err
+
+
+def test_report_groups_of_wrong_length_fail_before_training(course_dir, tmp_path, capsys):
+    np.save(tmp_path / "groups.npy", np.arange(7))
+    # a model file that does not exist: the groups are refused before it is even read
+    argv = ["report", "--model", str(tmp_path / "none"), "--data", str(course_dir)]
+    argv += ["--out", str(tmp_path / "out"), "--cv", "3", "--groups", str(tmp_path / "groups.npy")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--groups groups.npy" in err and "60 labelled tiles" in err
+    assert not (tmp_path / "out").exists()
+
+
+# --- train/tune defaults and summaries (issue 15)
+#: Parameters where the recommended preset and the recipe differ, which the tiny
+#: networks of these tests leave alone.
+PRESET_KEYS = ("preprocessing", "augment", "max_shift", "lr_schedule", "patience")
+
+
+def _preset(clf):
+    return {key: clf.get_params()[key] for key in PRESET_KEYS}
+
+
+def test_train_defaults_to_the_recommended_preset_and_prints_one_summary(
+    course_dir, tmp_path, capsys, tiny_recipe
+):
+    import re
+
+    from skcrater import CraterCNNClassifier
+    from skcrater.persistence import load
+
+    model = tmp_path / "model.skcrater"
+    assert main(["train", "--data", str(course_dir), "--model", str(model), *TINY_ARGS]) == 0
+    assert _preset(load(model)) == _preset(CraterCNNClassifier.recommended())
+    out = capsys.readouterr().out
+    assert "training on 60 labelled tiles, from CraterCNNClassifier.recommended()" in out
+    assert out.count("training summary") == 1
+    assert re.search(r"epochs run: +2 \(best epoch [12]\)", out)
+    assert re.search(r"validation loss: +\d+\.\d{4} \(best epoch\)", out)
+    assert re.search(r"validation accuracy: +\d\.\d{4}", out)
+    assert re.search(r"fit time: +\d+\.\d s", out)
+    assert "pseudo-labels" not in out  # no self-training asked for
+
+
+def test_recipe_flag_chooses_the_recipe_and_recommended_is_the_documented_default(capsys):
+    from skcrater import CraterCNNClassifier, cli
+
+    parser = cli.build_parser()
+    argv = ["train", "--data", "d", "--model", "m.skcrater", "--learning-rate", "0.01"]
+    recipe = cli._make_classifier(parser.parse_args([*argv, "--recipe"]))
+    assert _preset(recipe) == _preset(CraterCNNClassifier())
+    assert recipe.learning_rate == 0.01  # an explicit flag still overrides the preset
+    for flags in ([], ["--recommended"]):  # the old flag is still accepted
+        chosen = cli._make_classifier(parser.parse_args([*argv, *flags]))
+        assert _preset(chosen) == _preset(CraterCNNClassifier.recommended())
+        assert chosen.learning_rate == 0.01
+    with pytest.raises(SystemExit):
+        parser.parse_args([*argv, "--recipe", "--recommended"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    assert "recommended() (the default)" in " ".join(capsys.readouterr().out.split())
+    # demo keeps the recipe as its default
+    assert not parser.parse_args(["demo"]).recommended
+
+
+@pytest.mark.parametrize(
+    "p_crater, line",
+    [(0.5, "round 1: 0 of class 0, 0 of class 1"), (0.95, "round 1: 0 of class 0, 30 of class 1")],
+)
+def test_train_summary_counts_pseudo_labels_and_warns_when_none_were_added(
+    course_dir, tmp_path, capsys, monkeypatch, tiny_recipe, p_crater, line
+):
+    from skcrater import CraterCNNClassifier
+
+    # every tile of the 30-tile pool gets the same p(crater): all or none pass 0.9
+    def same_proba(self, X):
+        return np.tile([1 - p_crater, p_crater], (len(X), 1))
+
+    monkeypatch.setattr(CraterCNNClassifier, "predict_proba", same_proba)
+    args = ["train", "--data", str(course_dir), "--model", str(tmp_path / "st.skcrater")]
+    assert main([*args, *TINY_ARGS, "--pseudo-label-threshold", "0.9"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("training summary") == 1
+    assert f"pseudo-labels, {line}" in out
+    warned = "warning: self-training round 1 added no pseudo-labels" in err
+    assert warned == (p_crater == 0.5)
+    if warned:
+        assert "--pseudo-label-threshold 0.9; try a lower threshold" in err
+
+
+def test_tune_starts_from_the_preset_and_estimates_the_time_of_the_other_trials(
+    course_dir, capsys, monkeypatch
+):
+    import re
+
+    from skcrater import CraterCNNClassifier
+
+    calls = []
+    recommended = CraterCNNClassifier.recommended.__func__
+
+    def tiny(cls, **params):
+        calls.append(params)
+        return recommended(cls, **{**TINY_CNN, **params})
+
+    monkeypatch.setattr(CraterCNNClassifier, "recommended", classmethod(tiny))
+    argv = ["tune", "--data", str(course_dir), "--n-trials", "2", "--cv", "2"]
+    assert main([*argv, "--max-epochs", "2"]) == 0
+    assert calls == [{"random_state": 0}]
+    out = capsys.readouterr().out
+    assert "2 trial(s) here, from CraterCNNClassifier.recommended()" in out
+    assert out.count("first trial took") == 1
+    assert re.search(r"first trial took \d+ s; the other 1 trial\(s\) should take about \d+ s", out)
+
+
+def test_tune_recipe_flag_searches_the_recipe_network(course_dir, monkeypatch):
+    from skcrater import CraterCNNClassifier
+    from skcrater.tuning import OptunaSearch
+
+    class Searched(Exception):
+        pass
+
+    def stop(self, X, y, **kwargs):
+        raise Searched(self.estimator)
+
+    monkeypatch.setattr(OptunaSearch, "fit", stop)
+    with pytest.raises(Searched) as excinfo:
+        main(["tune", "--data", str(course_dir), "--n-trials", "1", "--recipe"])
+    searched = excinfo.value.args[0].get_params()
+    assert searched == CraterCNNClassifier(random_state=0).get_params()
+
+
+# --- clean and exact messages (issue 15)
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    """A tiny saved CraterCNNClassifier of 16x16 tiles, and tiles to predict."""
+    from skcrater import CraterCNNClassifier, save
+
+    X, y = make_craters(40, image_size=16, random_state=0)
+    path = tmp_path / "tiny.skcrater"
+    save(CraterCNNClassifier(**TINY_CNN, random_state=0, verbose=0).fit(X, y), path)
+    np.save(tmp_path / "X.npy", X[:5])
+    return path, tmp_path / "X.npy"
+
+
+def test_version_prints_the_package_version(capsys):
+    import skcrater
+
+    with pytest.raises(SystemExit) as excinfo:
+        main(["--version"])
+    assert excinfo.value.code == 0
+    assert capsys.readouterr().out == f"skcrater {skcrater.__version__}\n"
+
+
+def test_no_tensorflow_chatter(course_dir, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    argv = ["train", "--data", str(course_dir), "--model", str(tmp_path / "m.skcrater")]
+    done = subprocess.run(
+        [sys.executable, "-m", "skcrater.cli", *argv, "--epochs", "1", "--batch-size", "16"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    # start-up notices (oneDNN, CUDA, absl) and training's C++ log lines (NodeDef ...)
+    for word in ("onednn", "cuda", "absl", "tensorflow", "nodedef", ".cc:"):
+        assert word not in done.stderr.lower(), done.stderr
+    assert "model saved" in done.stdout
+
+
+def test_quiet_import_keeps_what_the_log_level_shows():
+    from skcrater.cli import _is_chatter
+
+    info = "I0000 00:00:1796172157.189736  9738 port.cc:153] oneDNN custom operations are on.\n"
+    error = "E0000 00:00:1796172163.892317  9738 foo.cc:52] something real broke\n"
+    assert _is_chatter(info, 2) and not _is_chatter(info, 0)  # TF_CPP_MIN_LOG_LEVEL=0: all
+    assert not _is_chatter(error, 2) and _is_chatter(error, 3)
+    no_gpu = "E0000 00:00:1796172163.892317  9738 cuda_platform.cc:52] failed call to cuInit\n"
+    assert _is_chatter(no_gpu, 2)  # no GPU: TensorFlow runs on the CPU, nothing is wrong
+    assert not _is_chatter("Traceback (most recent call last):\n", 3)
+
+
+def test_predict_writes_and_prints_the_path_it_writes(tiny_model, tmp_path, capsys):
+    model, X = tiny_model
+    argv = ["predict", "--model", str(model), "--input", str(X), "--output"]
+    assert main([*argv, str(tmp_path / "pred.csv")]) == 0
+    written = tmp_path / "pred.csv.npy"  # .npy added, as numpy.save and --help say
+    assert np.load(written).shape == (5,)
+    assert capsys.readouterr().out.rstrip().endswith(f"written to {written}")
+    # the existing file is refused before the model is loaded, in the CLI's words
+    assert main([*argv, str(tmp_path / "pred.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "overwrite=True" not in err and str(written) in err
+
+
+@pytest.mark.parametrize("shape", [(12,), (12, 1)])
+def test_predict_says_labels_are_not_tiles(tmp_path, capsys, shape):
+    np.save(tmp_path / "Ytrain1.npy", np.zeros(shape, dtype=int))
+    argv = ["predict", "--model", str(tmp_path / "missing.skcrater")]
+    argv += ["--input", str(tmp_path / "Ytrain1.npy"), "--output", str(tmp_path / "y.npy")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "looks like labels, not tiles" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("problem", ["folder", "missing folder", "read-only folder"])
+def test_train_refuses_an_unwritable_model_before_training(
+    course_dir, tmp_path, capsys, monkeypatch, tiny_recipe, problem
+):
+    from skcrater import cli
+
+    model = {"folder": tmp_path, "missing folder": tmp_path / "nope" / "m.skcrater"}.get(
+        problem, tmp_path / "m.skcrater"
+    )
+    if problem == "read-only folder":  # chmod means nothing to root: os.access answers
+        monkeypatch.setattr(cli.os, "access", lambda path, mode: Path(path) != tmp_path)
+    argv = ["train", "--data", str(course_dir), "--model", str(model), "--overwrite"]
+    assert main([*argv, *TINY_ARGS]) == 2
+    out, err = capsys.readouterr()
+    assert "training on" not in out  # refused before, not after, training
+    assert err.startswith("skcrater train: error: ") and err.count("\n") == 1
+    assert {"folder": "is a folder", "missing folder": "does not exist"}.get(
+        problem, "not writable"
+    ) in err
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "said"),
+    [
+        (PermissionError("denied"), 2, "error: denied"),
+        (TypeError("bad type"), 2, "error: bad type"),
+        # the library's words for the option, as the command line spells it
+        (FileExistsError("o exists; pass overwrite=True"), 2, "error: o exists; pass --overwrite"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+)
+def test_exit_status_follows_one_rule(monkeypatch, capsys, raised, status, said):
+    from skcrater import cli
+
+    def fail(args):
+        raise raised
+
+    monkeypatch.setattr(cli, "_cmd_predict", fail)
+    assert main(["predict", "--model", "m", "--input", "x", "--output", "y"]) == status
+    assert capsys.readouterr().err == f"skcrater predict: {said}\n"
+
+
+def test_an_internal_error_is_a_bug_with_its_traceback(monkeypatch, capsys):
+    from skcrater import cli
+
+    def fail(args):
+        raise RuntimeError("oops")
+
+    monkeypatch.setattr(cli, "_cmd_predict", fail)
+    with pytest.raises(RuntimeError):  # raised again: Python prints it and exits with 1
+        main(["predict", "--model", "m", "--input", "x", "--output", "y"])
+    assert "internal error, a bug in skcrater" in capsys.readouterr().err
+
+
+@pytest.fixture
+def hrsc48_dir(tmp_path):
+    """A folder in the HRSC48 layout (names of shared/data/hrsc48) of synthetic tiles."""
+    X, y, pool = make_craters(60, image_size=16, n_unlabeled=30, random_state=0)
+    folder = tmp_path / "hrsc48"
+    folder.mkdir()
+    files = {"X": X, "y": y, "groups": np.arange(60) // 6, "unlabeled_X": pool}
+    for name, array in files.items():
+        np.save(folder / f"west_{name}.npy", array)
+    return folder
+
+
+def test_data_reads_the_hrsc48_layout(hrsc48_dir, tmp_path, capsys, tiny_recipe):
+    from skcrater import cli
+
+    data = cli._load_data(hrsc48_dir)
+    assert data.X.shape == (60, 256) and data.X_extra.shape == (30, 256) and data.X_test is None
+    model = tmp_path / "m.skcrater"
+    assert main(["train", "--data", str(hrsc48_dir), "--model", str(model), *TINY_ARGS]) == 0
+    assert "training on 60 labelled tiles" in capsys.readouterr().out and model.is_file()
+
+
+def test_report_reads_the_hrsc48_layout(hrsc48_dir, tiny_model, tmp_path):
+    model, _ = tiny_model
+    out = tmp_path / "report"
+    argv = ["report", "--model", str(model), "--data", str(hrsc48_dir), "--out", str(out)]
+    assert main(argv) == 0
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["n_samples"] == 60
+
+
+def test_data_without_xtrain1_says_what_to_do(tmp_path, capsys):
+    folder = tmp_path / "public"
+    folder.mkdir()
+    np.save(folder / "Xtest1.npy", make_craters(4, image_size=16, random_state=0)[0])
+    argv = ["train", "--data", str(folder), "--model", str(tmp_path / "m.skcrater")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "may lack Xtrain1.npy" in err and "west_X.npy" in err and err.count("\n") == 1
+
+
+def test_self_training_without_unlabelled_tiles_is_a_usage_error(course_dir, tmp_path, capsys):
+    (course_dir / "Xtrain1_extra.npy").unlink()
+    argv = ["train", "--data", str(course_dir), "--model", str(tmp_path / "m.skcrater")]
+    assert main([*argv, "--pseudo-label-threshold", "0.9"]) == 2  # SystemExit gave 1
+    assert "needs unlabelled tiles in --data" in capsys.readouterr().err

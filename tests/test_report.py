@@ -559,3 +559,21 @@ def test_write_report_writes_every_file_through_the_atomic_writer(
     ]
     with pytest.raises(FileExistsError, match=r"report\.html, .*metrics\.json, .* exist; pass"):
         write_report(logreg, X, y, tmp_path)
+
+
+def test_write_report_scores_given_proba_and_shows_provenance(tmp_path):
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    clf = LogisticRegression().fit(X, y)
+    # out-of-fold probabilities that disagree with clf: they, not clf, are scored
+    proba = np.array([[0.2, 0.8], [0.9, 0.1], [0.3, 0.7], [0.4, 0.6]])
+    provenance = {"scored": "cross-validated, 2 folds", "warning": "not <held> out"}
+    result = write_report(clf, X, y, tmp_path / "a", proba=proba, provenance=provenance)
+    assert result.metrics["confusion_matrix"] == [[1, 1], [0, 2]]
+    page = result.html.read_text()
+    assert 'class="warning"' in page and "not &lt;held&gt; out" in page
+    assert "cross-validated, 2 folds" in page
+    assert json.loads(result.metrics_json.read_text())["provenance"] == provenance
+    plain = write_report(clf, X, y, tmp_path / "b").html.read_text()
+    assert "Provenance" not in plain and 'class="warning"' not in plain
+    with pytest.raises(ValueError, match="shape"):
+        write_report(clf, X, y, tmp_path / "c", proba=proba[:3])
