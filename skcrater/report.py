@@ -11,8 +11,8 @@ Everything works for any fitted binary classifier with ``predict`` and
 pseudo-label figure a ``pseudo_label_counts_`` (as
 :class:`~skcrater.SelfTrainingWrapper` has), looked up through pipelines'
 final steps, wrappers' fitted ``estimator_`` and searches' ``best_estimator_``.
-The threshold figure marks the decision threshold in force (see
-:func:`write_report`).
+The threshold figure and the score histogram mark the decision threshold in
+force (see :func:`write_report`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_precision_recall",
     "plot_threshold_f1",
+    "plot_score_histogram",
     "plot_learning_curve",
     "plot_examples",
     "plot_pseudo_labels",
@@ -51,6 +52,7 @@ FIGURES = (
     "confusion_matrix",
     "precision_recall",
     "threshold_f1",
+    "score_histogram",
     "learning_curve",
     "pseudo_labels",
     "examples",
@@ -240,8 +242,20 @@ def _figure(ax=None, **kwargs):
     return fig, fig.add_subplot()
 
 
-def plot_confusion_matrix(y_true, y_pred, *, labels=None, ax=None):
-    """Confusion matrix (counts, rows are true labels) with scikit-learn's display.
+def _class_names(labels):
+    """Readable names of ``labels``: "no crater" and "crater" for 0 and 1, else the labels."""
+    labels = list(labels)
+    if len(labels) == 2 and all(isinstance(v, Real) for v in labels) and set(labels) == {0, 1}:
+        return ["crater" if v == 1 else "no crater" for v in labels]
+    return [str(v) for v in labels]
+
+
+def plot_confusion_matrix(y_true, y_pred, *, labels=None, display_labels=None, ax=None):
+    """Confusion matrix with scikit-learn's display: counts and row percentages.
+
+    Each cell shows its count and, below it, the percentage of its true class
+    (row) that it holds, e.g. ``"228\\n95%"``: the diagonal gives the recall
+    of each class.
 
     Parameters
     ----------
@@ -249,6 +263,9 @@ def plot_confusion_matrix(y_true, y_pred, *, labels=None, ax=None):
         True and predicted labels.
     labels : array-like, default=None
         Label order (default: sorted labels).
+    display_labels : list of str, default=None
+        Names of ``labels`` on the axes (default: "no crater" and "crater"
+        for labels 0 and 1, else the labels themselves).
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
 
@@ -262,13 +279,33 @@ def plot_confusion_matrix(y_true, y_pred, *, labels=None, ax=None):
     >>> fig = plot_confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0])
     >>> fig.axes[0].get_title()
     'Confusion matrix'
+    >>> [text.get_text().split() for text in fig.axes[0].texts]
+    [['2', '100%'], ['0', '0%'], ['1', '50%'], ['1', '50%']]
+    >>> [tick.get_text() for tick in fig.axes[0].get_yticklabels()]
+    ['no crater', 'crater']
     """
     from sklearn.metrics import ConfusionMatrixDisplay
 
+    if labels is None:
+        labels = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))
+    if display_labels is None:
+        display_labels = _class_names(labels)
     fig, ax = _figure(ax)
-    ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, labels=labels, ax=ax, cmap="Blues", colorbar=False
+    display = ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=labels,
+        display_labels=display_labels,
+        ax=ax,
+        cmap="Blues",
+        colorbar=False,
+        values_format="d",
     )
+    counts = display.confusion_matrix
+    totals = counts.sum(axis=1)
+    for (i, j), text in np.ndenumerate(display.text_):
+        share = f"{100 * counts[i, j] / totals[i]:.0f}%" if totals[i] else "n/a"
+        text.set_text(f"{counts[i, j]}\n{share}")
     ax.set_title("Confusion matrix")
     return fig
 
@@ -363,14 +400,89 @@ def plot_threshold_f1(y_true, y_score, *, pos_label=None, threshold=None, ax=Non
     return fig
 
 
+def plot_score_histogram(y_true, y_score, *, pos_label=None, threshold=None, ax=None):
+    """Histograms of the positive class's score, one per true class, overlaid.
+
+    Shows at a glance how well the scores separate the classes and where
+    they lie: a network whose scores never fall below 0.45 is as visible as
+    a threshold that cuts through one class.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_score : array-like of shape (n_samples,)
+        Score (probability) of the positive class. Probabilities are binned
+        on [0, 1]; other scores (a decision function) on their range.
+    pos_label : int, float, bool or str, default=None
+        The positive label (default: 1, or the larger label).
+    threshold : float, default=None
+        The threshold in use, drawn as a dotted vertical line.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skcrater.report import plot_score_histogram
+    >>> fig = plot_score_histogram([0, 1, 1, 0], [0.1, 0.8, 0.4, 0.3], threshold=0.5)
+    >>> [patch.get_label() for patch in fig.axes[0].patches]
+    ['true no crater (2)', 'true crater (2)']
+    """
+    y_true = np.asarray(y_true)
+    scores = np.asarray(y_score, dtype=float)
+    if pos_label is None:
+        pos_label = 1 if 1 in y_true else np.max(y_true)
+    positive = y_true == pos_label
+    others = np.unique(y_true[~positive])
+    negative = others[0] if others.size == 1 else None
+    if negative is None and isinstance(pos_label, Real) and pos_label == 1:
+        negative = 0  # every tile is a crater: still "no crater" for the other histogram
+    if negative is None:
+        names = [f"not {pos_label}", str(pos_label)]
+    else:
+        names = _class_names([negative, pos_label])
+    probabilities = scores.size == 0 or (scores.min() >= 0 and scores.max() <= 1)
+    if probabilities:
+        edges = np.linspace(0.0, 1.0, 21)
+    else:
+        low, high = scores.min(), scores.max()
+        edges = np.linspace(low, high if high > low else low + 1.0, 21)
+    fig, ax = _figure(ax)
+    highest = 0
+    for mask, name, color in ((~positive, names[0], "tab:blue"), (positive, names[1], "tab:red")):
+        counts, _, _ = ax.hist(
+            scores[mask], bins=edges, histtype="step", lw=1.5, color=color,
+            label=f"true {name} ({int(mask.sum())})",
+        )  # fmt: skip
+        highest = max(highest, counts.max(initial=0))
+    if threshold is not None:
+        label = f"threshold in use ({threshold:g})"
+        ax.axvline(threshold, color="black", lw=1.5, ls=":", label=label)
+    ax.set_ylim(0, 1.35 * max(highest, 1))  # room for the legend above the bars
+    ax.set(xlabel=f"Score of the positive class ({names[1]})", ylabel="Tiles")
+    if probabilities:
+        ax.set_xlim(0.0, 1.0)
+    ax.set_title("Scores per true class")
+    ax.legend(loc="upper center", fontsize="small")
+    return fig
+
+
 def plot_learning_curve(estimator, *, ax=None):
-    """Training and validation loss per epoch, with the kept epoch marked.
+    """Training and validation loss (and accuracy) per epoch, with the kept epoch marked.
+
+    The accuracies, when the history has them, are drawn dashed against a
+    second y axis on the right, in the colours of the matching losses.
 
     Parameters
     ----------
     estimator : fitted estimator
         One with a ``history_`` (dict of per-epoch lists with ``loss`` and
-        optionally ``val_loss``) and ``best_epoch_`` (1-based), such as
+        optionally ``val_loss``, ``accuracy`` and ``val_accuracy``) and
+        ``best_epoch_`` (1-based), such as
         :class:`~skcrater.CraterCNNClassifier`, or one holding such an
         estimator: a pipeline's final step, a wrapper's fitted ``estimator_``
         or a search's ``best_estimator_`` is searched for it.
@@ -403,20 +515,37 @@ def plot_learning_curve(estimator, *, ax=None):
     history = owner.history_
     fig, ax = _figure(ax)
     epochs = np.arange(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], marker=".", label="training loss")
+    ax.plot(epochs, history["loss"], marker=".", color="C0", label="training loss")
     if history.get("val_loss"):
-        ax.plot(epochs, history["val_loss"], marker=".", label="validation loss")
+        ax.plot(epochs, history["val_loss"], marker=".", color="C1", label="validation loss")
     best = getattr(owner, "best_epoch_", None)
     if best is not None:
         ax.axvline(best, color="tab:green", ls="--", lw=1.5, label=f"kept epoch ({best})")
     ax.set(xlabel="Epoch", ylabel="Loss")
     ax.xaxis.get_major_locator().set_params(integer=True)
+    handles, names = ax.get_legend_handles_labels()
+    accuracy = [(key, *drawn) for key, *drawn in _ACCURACY if history.get(key)]
+    if accuracy:
+        right = ax.twinx()
+        for key, label, color in accuracy:
+            right.plot(epochs, history[key], ls="--", marker=".", color=color, label=label)
+        right.set(ylabel="Accuracy (dashed)")
+        more, more_names = right.get_legend_handles_labels()
+        handles, names = handles + more, names + more_names
     title = "Learning curve"
     if owner is not estimator and _find(estimator, "pseudo_label_counts_") is not None:
         title += " (final self-training fit)"
     ax.set_title(title)
-    ax.legend()
+    ax.legend(handles, names, fontsize="small")
     return fig
+
+
+#: (history key, legend label, colour) of the accuracies that :func:`plot_learning_curve` draws;
+#: the colours are those of the training and validation losses.
+_ACCURACY = (
+    ("accuracy", "training accuracy", "C0"),
+    ("val_accuracy", "validation accuracy", "C1"),
+)
 
 
 def plot_pseudo_labels(estimator, *, ax=None):
@@ -615,11 +744,13 @@ def _threshold_on(axis, classifier):
 def _figures(estimator, X, p):
     """Draw every figure that applies; return {name: Figure}."""
     neg, pos = p.labels
+    threshold = _decision_threshold(estimator)
     figures = {
         "confusion_matrix": plot_confusion_matrix(p.y_true, p.y_pred, labels=p.labels),
         "precision_recall": plot_precision_recall(p.y_true, p.scores, pos_label=pos),
-        "threshold_f1": plot_threshold_f1(
-            p.y_true, p.scores, pos_label=pos, threshold=_decision_threshold(estimator)
+        "threshold_f1": plot_threshold_f1(p.y_true, p.scores, pos_label=pos, threshold=threshold),
+        "score_histogram": plot_score_histogram(
+            p.y_true, p.scores, pos_label=pos, threshold=threshold
         ),
     }
     if _find(estimator, "history_") is not None:
@@ -743,7 +874,7 @@ def write_report(
     >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
     >>> result = write_report(LogisticRegression().fit(X, y), X, y, tempfile.mkdtemp())
     >>> result.html.name, sorted(result.figures)
-    ('report.html', ['confusion_matrix', 'precision_recall', 'threshold_f1'])
+    ('report.html', ['confusion_matrix', 'precision_recall', 'score_histogram', 'threshold_f1'])
     """
     _require_matplotlib()  # fail before any work
     out_dir = Path(os.fspath(out_dir))
@@ -844,10 +975,19 @@ def _versions():
 
 # ------------------------------------------------------------------------ HTML
 _CAPTIONS = {
-    "confusion_matrix": "Rows: true class; columns: predicted class (at the threshold in use).",
+    "confusion_matrix": (
+        "Rows: true class; columns: predicted class (at the threshold in use); "
+        "each cell's percentage is of its row."
+    ),
     "precision_recall": "Precision against recall over all thresholds; AP = average precision.",
     "threshold_f1": "F1, precision and recall if the decision threshold were moved.",
-    "learning_curve": "Loss per epoch; the weights of the marked epoch are kept.",
+    "score_histogram": (
+        "Scores of the positive class per true class; the dotted line is the threshold in use."
+    ),
+    "learning_curve": (
+        "Loss per epoch, and accuracy (dashed, right axis) where recorded; "
+        "the weights of the marked epoch are kept."
+    ),
     "pseudo_labels": "Pseudo-labels of each class added in each self-training round.",
     "examples": "Tiles sorted by score; mistakes worst first.",
 }

@@ -156,6 +156,84 @@ def test_learning_curve_marks_the_kept_epoch():
         report.plot_learning_curve(LogisticRegression())
 
 
+def test_learning_curve_shows_the_accuracies_when_recorded():
+    history = {"loss": [0.9, 0.6, 0.5], "val_loss": [0.8, 0.55, 0.6]}
+    fitted = SimpleNamespace(history_=dict(history), best_epoch_=2)
+    assert len(report.plot_learning_curve(fitted).axes) == 1  # no accuracy, no second axis
+    fitted.history_ |= {"accuracy": [0.6, 0.7, 0.8], "val_accuracy": [0.55, 0.7, 0.65]}
+    fig = report.plot_learning_curve(fitted)
+    loss, accuracy = fig.axes
+    curves = {line.get_label(): line for line in accuracy.get_lines()}
+    assert sorted(curves) == ["training accuracy", "validation accuracy"]
+    np.testing.assert_array_equal(curves["validation accuracy"].get_ydata(), [0.55, 0.7, 0.65])
+    np.testing.assert_array_equal(curves["validation accuracy"].get_xdata(), [1, 2, 3])
+    assert accuracy.get_ylabel().startswith("Accuracy")
+    assert "validation accuracy" in [text.get_text() for text in loss.get_legend().get_texts()]
+    # the colour of each accuracy is that of the matching loss
+    losses = {line.get_label(): line.get_color() for line in loss.get_lines()}
+    assert curves["validation accuracy"].get_color() == losses["validation loss"]
+
+
+def test_confusion_matrix_shows_row_percentages_and_class_names():
+    y_true = np.array([0] * 240 + [1] * 60)
+    y_pred = np.array([0] * 228 + [1] * 12 + [0] * 15 + [1] * 45)
+    ax = report.plot_confusion_matrix(y_true, y_pred, labels=[0, 1]).axes[0]
+    assert [text.get_text() for text in ax.texts] == ["228\n95%", "12\n5%", "15\n25%", "45\n75%"]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["no crater", "crater"]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["no crater", "crater"]
+    # other labels are shown as they are; a true class without tiles has no percentage
+    named = report.plot_confusion_matrix(
+        ["rim", "rim", "rim"], ["rim", "flat", "rim"], labels=["flat", "rim"]
+    ).axes[0]
+    assert [text.get_text() for text in named.texts] == ["0\nn/a", "0\nn/a", "1\n33%", "2\n67%"]
+    assert [tick.get_text() for tick in named.get_yticklabels()] == ["flat", "rim"]
+
+
+def test_score_histogram_has_one_histogram_per_true_class_and_the_threshold():
+    rng = np.random.default_rng(0)
+    y_true = np.array([0] * 70 + [1] * 30)
+    # a network whose scores bottom out at 0.45
+    scores = np.where(y_true == 1, 0.7, 0.45) + 0.25 * rng.random(100)
+    ax = report.plot_score_histogram(y_true, scores, threshold=0.5).axes[0]
+    histograms = ax.patches
+    assert [patch.get_label() for patch in histograms] == [
+        "true no crater (70)",
+        "true crater (30)",
+    ]
+    expected = [np.histogram(scores[y_true == c], bins=20, range=(0, 1))[0] for c in (0, 1)]
+    for patch, counts in zip(histograms, expected, strict=True):
+        x, height = patch.get_xy().T
+        assert x.min() == 0 and x.max() == 1
+        assert height.max() == counts.max()
+        # the step rises to each bin's count at the bin's left edge
+        left = np.linspace(0, 1, 21)[:-1][counts > 0]
+        assert {round(v, 6) for v in x[height > 0]} >= {round(v, 6) for v in left}
+    # nothing below 0.45 is visible: no bar starts left of it
+    assert min(p.get_xy()[p.get_xy()[:, 1] > 0, 0].min() for p in histograms) >= 0.45 - 1e-9
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["threshold in use (0.5)"].get_xdata()) == [0.5, 0.5]
+    assert ax.get_xlim() == (0.0, 1.0)
+    unmarked = report.plot_score_histogram(y_true, scores).axes[0]
+    assert not unmarked.get_lines() and len(unmarked.patches) == 2
+    # a decision function is binned on its own range
+    spread = report.plot_score_histogram(y_true, 4 * scores - 2, threshold=0.0).axes[0]
+    assert spread.patches[0].get_xy()[:, 0].min() == pytest.approx(4 * scores.min() - 2)
+
+
+def test_the_report_draws_the_score_histogram_with_the_threshold_in_force(tiles, tmp_path):
+    X, y = tiles
+    X = X[:, :50] / 255.0  # not square tiles: no example grid, a faster test
+    fixed = FixedThresholdClassifier(LogisticRegression(), threshold=0.3).fit(X, y)
+    figures = report._figures(fixed, X, report._predict(fixed, X, y))
+    ax = figures["score_histogram"].axes[0]
+    assert len(ax.patches) == 2
+    assert "threshold in use (0.3)" in [line.get_label() for line in ax.get_lines()]
+    result = write_report(fixed, X, y, tmp_path)
+    assert result.figures["score_histogram"] == tmp_path / "score_histogram.png"
+    page = _check_report(result)
+    assert 'id="score_histogram"' in page and report._CAPTIONS["score_histogram"] in page
+
+
 def test_pseudo_label_bars_stack_per_class():
     fitted = SimpleNamespace(pseudo_label_counts_=np.array([[3, 7], [0, 2]]), classes_=[0, 1])
     ax = report.plot_pseudo_labels(fitted).axes[0]
@@ -357,6 +435,7 @@ def test_write_report_for_a_plain_classifier(logreg, tiles, tmp_path):
         "confusion_matrix",
         "examples",
         "precision_recall",
+        "score_histogram",
         "threshold_f1",
     ]
     page = _check_report(result)
@@ -398,6 +477,10 @@ def test_write_report_for_a_self_trained_cnn(tmp_path):
     result = write_report(model, X, y, tmp_path)
     assert {"learning_curve", "pseudo_labels", "examples"} <= set(result.figures)
     _check_report(result)
+    # the CNN records its accuracy: drawn against the learning curve's second axis
+    assert {"loss", "accuracy"} <= set(model.estimator_.history_)
+    accuracy = report.plot_learning_curve(model).axes[1]
+    assert "training accuracy" in [line.get_label() for line in accuracy.get_lines()]
     fitted = json.loads(result.metrics_json.read_text())["fitted"]
     assert fitted["n_iter_"] == model.n_iter_
     assert fitted["best_epoch_"] == model.estimator_.best_epoch_
@@ -464,6 +547,8 @@ def test_page_from_the_template_has_the_content_of_the_page_before_it():
     f-string code that the template replaced (commit 89cda87), so moving the
     HTML into package data is proven to change no content; a deliberate change
     of the page's content updates it. Markup and CSS may change freely.
+    Updated for issue 15: the captions of the confusion matrix and the learning
+    curve and the new score histogram's caption are the only changes of text.
     """
     import hashlib
     from importlib.resources import files
@@ -487,7 +572,7 @@ def test_page_from_the_template_has_the_content_of_the_page_before_it():
         ("h3", "Parameters"),
     ]
     digest = hashlib.sha256("\n".join(parsed.text).encode()).hexdigest()
-    assert digest == "76c55cc0ca046b3ba4dba94e40f022617d8b89292f729990e5231a6e7e2556d3"
+    assert digest == "0ca57be75b1ff3085ea51203d40df5ff61df6bf5e0cc95bd44a43216601b17ef"
     images = _Images()
     images.feed(page)
     embedded = {img["alt"]: base64.b64decode(img["src"].split(",", 1)[1]) for img in images.images}
