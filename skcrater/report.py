@@ -225,6 +225,13 @@ def _plain(value):
 
 
 # --------------------------------------------------------------------- figures
+def _default_pos_label(y_true, pos_label):
+    """``pos_label``, or by default 1 when it is a label, else the largest label."""
+    if pos_label is not None:
+        return pos_label
+    return 1 if 1 in y_true else np.max(y_true)
+
+
 def _require_matplotlib():
     try:
         import matplotlib.figure
@@ -377,8 +384,7 @@ def plot_threshold_f1(y_true, y_score, *, pos_label=None, threshold=None, ax=Non
     'Decision threshold'
     """
     y_true = np.asarray(y_true)
-    if pos_label is None:
-        pos_label = 1 if 1 in y_true else np.max(y_true)
+    pos_label = _default_pos_label(y_true, pos_label)
     curve = _threshold_curve(y_true == pos_label, np.asarray(y_score, dtype=float))
     fig, ax = _figure(ax)
     t = curve["threshold"]
@@ -434,8 +440,7 @@ def plot_score_histogram(y_true, y_score, *, pos_label=None, threshold=None, ax=
     """
     y_true = np.asarray(y_true)
     scores = np.asarray(y_score, dtype=float)
-    if pos_label is None:
-        pos_label = 1 if 1 in y_true else np.max(y_true)
+    pos_label = _default_pos_label(y_true, pos_label)
     positive = y_true == pos_label
     others = np.unique(y_true[~positive])
     negative = others[0] if others.size == 1 else None
@@ -645,8 +650,7 @@ def plot_examples(X, y_true, y_pred, y_score, *, pos_label=None, image_shape=Non
     images, _ = check_images(X, image_shape=image_shape, estimator_name="plot_examples")
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     scores = np.asarray(y_score, dtype=float)
-    if pos_label is None:
-        pos_label = 1 if 1 in y_true else np.max(y_true)
+    pos_label = _default_pos_label(y_true, pos_label)
     true_pos, pred_pos = y_true == pos_label, y_pred == pos_label
     order = np.argsort(-scores, kind="stable")  # most crater-like first
     rows = [
