@@ -117,7 +117,7 @@ def _rdb_storage(url, heartbeat, attempts=5):
     from optuna.storages import RDBStorage
     from sqlalchemy.exc import SQLAlchemyError
 
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    engine_kwargs = _engine_kwargs(url)
     _check_url(url, engine_kwargs)
     kwargs = {"engine_kwargs": engine_kwargs, **_rdb_heartbeat_kwargs(heartbeat)}
     for attempt in range(attempts):
@@ -128,6 +128,34 @@ def _rdb_storage(url, heartbeat, attempts=5):
             if attempt == attempts - 1:
                 raise _unusable(url, _reason(exc)) from exc
             time.sleep(0.5 * (attempt + 1))
+
+
+#: Seconds a PostgreSQL connection may take to open (libpq's ``connect_timeout``), unless the
+#: URL sets its own: without it, a server that accepts the connection but never answers (a
+#: hung host, a firewall that drops packets) keeps a worker waiting for minutes.
+_CONNECT_TIMEOUT = 10
+
+
+def _engine_kwargs(url):
+    """SQLAlchemy ``create_engine`` arguments for the database of ``url``.
+
+    SQLite waits up to a minute for a lock instead of failing after 5 s;
+    PostgreSQL through libpq (psycopg2, psycopg) gives up on a connection
+    after ``_CONNECT_TIMEOUT`` seconds unless the URL says
+    ``?connect_timeout=N``.
+    """
+    import sqlalchemy
+
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 60}}
+    try:  # the driver of a plain postgresql:// URL is the dialect's default
+        parsed = sqlalchemy.engine.make_url(url)
+        libpq = parsed.get_backend_name() == "postgresql" and _driver(parsed) in _POSTGRES_DRIVERS
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError):
+        return {}  # _check_url says what is wrong with the URL
+    if libpq and "connect_timeout" not in parsed.query:
+        return {"connect_args": {"connect_timeout": _CONNECT_TIMEOUT}}
+    return {}
 
 
 def _rdb_heartbeat_kwargs(heartbeat):
@@ -172,7 +200,8 @@ def _check_url(url, engine_kwargs):
     try:
         engine = sqlalchemy.create_engine(parsed, **engine_kwargs)
     except ImportError as exc:
-        raise _unusable(url, f"its database driver is not installed ({_reason(exc)})") from exc
+        missing = f"its database driver is not installed ({_reason(exc)})"
+        raise _unusable(url, missing + _POSTGRES_DRIVERS.get(_driver(parsed), "")) from exc
     try:
         with engine.connect():
             pass
@@ -181,6 +210,19 @@ def _check_url(url, engine_kwargs):
     finally:
         engine.dispose()
 
+
+def _driver(parsed):
+    return f"{parsed.get_backend_name()}+{parsed.get_driver_name()}"
+
+
+#: The PostgreSQL drivers built on libpq, and what to install when one is missing.
+_POSTGRES_DRIVERS = {
+    "postgresql+psycopg": "; pip install 'skcrater[postgres]' installs it",
+    "postgresql+psycopg2": (
+        "; pip install psycopg2-binary, or pip install 'skcrater[postgres]' "
+        "and write postgresql+psycopg://"
+    ),
+}
 
 _URL_FORM = (
     ". A database URL looks like sqlite:///study.db or postgresql://user@host/db; "
@@ -202,7 +244,8 @@ def _unusable(url, reason):
 
     with contextlib.suppress(Exception):  # hide a password; an unparsable URL has none to find
         url = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    return ValueError(f"Cannot use the Optuna storage {url!r}: {reason}.")
+    end = "" if reason.endswith("?") else "."  # libpq: "Is the server running on that host...?"
+    return ValueError(f"Cannot use the Optuna storage {url!r}: {reason}{end}")
 
 
 def _reason(exc):

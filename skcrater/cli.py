@@ -198,10 +198,22 @@ def build_parser():
         help="where the study lives, shared by every invocation given the same one: a database "
         "URL (sqlite:///study.db) or a journal file path (study.log); default: in memory. The "
         "trial of an invocation killed mid-trial is retried by the next trial started once it "
-        "has missed its heartbeats for 2 minutes",
+        "has missed its heartbeats for --grace-period seconds",
     )
     tune.add_argument(
         "--study-name", help="study name in --storage (default with --storage: skcrater-tune)"
+    )
+    tune.add_argument(
+        "--heartbeat-interval",
+        type=_positive_int,
+        default=60,
+        help="with --storage, seconds between the heartbeats of a running trial (default: 60)",
+    )
+    tune.add_argument(
+        "--grace-period",
+        type=_positive_int,
+        help="with --storage, seconds without a heartbeat after which a running trial is "
+        "failed and retried; longer than --heartbeat-interval (default: twice it)",
     )
     tune.add_argument("--timeout", type=float, help="stop starting trials after this many s")
     tune.add_argument(
@@ -644,6 +656,11 @@ def _cmd_tune(args):
 
     if args.model is not None:  # fail before the search, not after it
         _refuse_outputs([args.model], args.overwrite)
+    if args.grace_period is not None and args.grace_period <= args.heartbeat_interval:
+        raise ValueError(
+            f"--grace-period {args.grace_period} must be longer than --heartbeat-interval "
+            f"{args.heartbeat_interval}: otherwise live workers' trials are failed as stale"
+        )
     data = _load_data(args.data)
     cnn = _base_classifier(args, random_state=args.random_state)
     shared = args.storage is not None
@@ -655,6 +672,8 @@ def _cmd_tune(args):
         timeout=args.timeout,
         max_epochs=args.max_epochs,
         storage=args.storage,
+        heartbeat_interval=args.heartbeat_interval,
+        grace_period=args.grace_period,
         study_name=args.study_name or ("skcrater-tune" if shared else None),
         # invocations sharing a study must not all draw the same seeded trials
         random_state=None if shared else args.random_state,
