@@ -76,7 +76,7 @@ save(model, folder / "craters.skcrater")
 loaded = load(folder / "craters.skcrater")
 y_pred = loaded.predict(X_test)
 assert np.array_equal(y_pred, model.predict(X_test))
-save_predictions(y_pred, folder / "y_pred.npy")
+save_predictions(y_pred, folder / "Ytest1.npy")
 print(f"{int(y_pred.sum())} of {len(y_pred)} test tiles predicted as craters")
 
 # %%
@@ -84,4 +84,4 @@ print(f"{int(y_pred.sum())} of {len(y_pred)} test tiles predicted as craters")
 # layout (its ``--pseudo-label-threshold`` applies to both classes)::
 #
 #     skcrater train --data DIR --model craters.skcrater --pseudo-label-threshold 0.9
-#     skcrater predict --model craters.skcrater --input DIR/Xtest1.npy --output y_pred.npy
+#     skcrater predict --model craters.skcrater --input DIR/Xtest1.npy --output Ytest1.npy

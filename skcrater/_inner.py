@@ -11,7 +11,7 @@ through it, so that all of them agree on what "inside" means.
 
 from __future__ import annotations
 
-__all__ = ["walk", "find", "find_param"]
+__all__ = ["walk", "find", "find_param", "fit_with_callbacks"]
 
 #: Fitted attributes through which a fitted meta-estimator holds the estimator it wraps.
 _FITTED_INNER = ("best_estimator_", "estimator_")
@@ -99,6 +99,42 @@ def find_param(estimator, name, *, innermost=False):
         if hasattr(inner, "get_params") and name in inner.get_params(deep=False):
             return f"{prefix}{name}"
     return None
+
+
+def takes_callbacks(estimator):
+    """Whether ``estimator.fit`` takes Keras ``callbacks``."""
+    from sklearn.utils.validation import has_fit_parameter
+
+    return has_fit_parameter(estimator, "callbacks")
+
+
+def fit_with_callbacks(estimator, X, y, callbacks, **fit_params):
+    """Fit ``estimator``, handing Keras ``callbacks`` to the estimator inside that takes them.
+
+    Pipelines and wrappers pass them on by metadata routing; with routing on,
+    the validation mask a self-training wrapper passes must be requested too.
+
+    Raises
+    ------
+    ValueError
+        If ``callbacks`` are given and no estimator on the way takes them.
+    """
+    if not callbacks:
+        return estimator.fit(X, y, **fit_params)
+    if takes_callbacks(estimator):
+        return estimator.fit(X, y, callbacks=callbacks, **fit_params)
+    from sklearn import config_context
+    from sklearn.utils.validation import has_fit_parameter
+
+    _, keras_estimator = find(estimator, takes_callbacks)
+    if keras_estimator is None:
+        raise ValueError(f"No estimator inside {type(estimator).__name__} takes Keras callbacks.")
+    with config_context(enable_metadata_routing=True):
+        requests = {"callbacks": True}
+        if has_fit_parameter(keras_estimator, "validation_candidates"):
+            requests["validation_candidates"] = True
+        keras_estimator.set_fit_request(**requests)
+        return estimator.fit(X, y, callbacks=callbacks, **fit_params)
 
 
 def _step_inside(estimator, fitted):

@@ -192,6 +192,7 @@ def build_network(
     padding="valid",
     learning_rate=3e-4,
     local_size=None,
+    threshold=0.5,
 ):
     """Build and compile the CNN for binary classification.
 
@@ -223,6 +224,9 @@ def build_network(
         When given, the network first normalises each pixel by the mean and
         standard deviation of its ``local_size x local_size`` neighbourhood
         (``skcrater._layers``), which shrinks the maps by ``local_size - 1``.
+    threshold : float
+        Decision threshold of the precision and recall that Keras records
+        every epoch (Keras counts ``p > threshold`` as positive).
 
     Returns
     -------
@@ -254,7 +258,12 @@ def build_network(
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="binary_crossentropy",
-        metrics=["accuracy"],
+        # with precision and recall every epoch's F1 follows exactly (see CraterCNNClassifier)
+        metrics=[
+            "accuracy",
+            keras.metrics.Precision(thresholds=threshold, name="precision"),
+            keras.metrics.Recall(thresholds=threshold, name="recall"),
+        ],
     )
     return model
 

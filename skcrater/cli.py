@@ -75,9 +75,10 @@ def _add_preset_options(parser, recommended):
     )
 
 
-def _add_model_options(parser, recommended=False):
+def _add_model_options(parser, recommended=False, presets=True):
     group = parser.add_argument_group("model (CraterCNNClassifier hyperparameters)")
-    _add_preset_options(group, recommended)
+    if presets:
+        _add_preset_options(group, recommended)
     group.add_argument("--epochs", type=_positive_int, help="maximum training epochs")
     group.add_argument("--learning-rate", type=float, help="Adam learning rate")
     group.add_argument("--batch-size", type=_positive_int, help="mini-batch size")
@@ -147,12 +148,17 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser(
-        "demo", help="train and evaluate on synthetic craters (about a minute on 2 CPU cores)"
+        "demo",
+        help="train recommended() and the recipe on the same synthetic craters and compare them "
+        "(about two minutes on 2 CPU cores)",
+        description="Train CraterCNNClassifier.recommended() and the published recipe, "
+        "CraterCNNClassifier(), on the same synthetic split and compare them on its test tiles; "
+        "the model options apply to both.",
     )
     demo.add_argument("--n-samples", type=_positive_int, default=1500, help="synthetic tiles")
     demo.add_argument("--image-size", type=_positive_int, default=48, help="tile side in pixels")
     demo.add_argument("--out", type=Path, help="folder for metrics.json and the HTML report")
-    _add_model_options(demo)
+    _add_model_options(demo, presets=False)
     demo.set_defaults(handler=_cmd_demo)
 
     train = sub.add_parser("train", help="train on a folder in the course layout and save")
@@ -166,6 +172,7 @@ def build_parser():
     )
     train.add_argument("--use-test-pool", action="store_true", help="also pseudo-label Xtest1.npy")
     train.add_argument("--overwrite", action="store_true", help="replace an existing model")
+    _add_tensorboard_option(train, "the training run")
     _add_model_options(train, recommended=True)
     train.set_defaults(handler=_cmd_train)
 
@@ -217,6 +224,12 @@ def build_parser():
     )
     tune.add_argument("--timeout", type=float, help="stop starting trials after this many s")
     tune.add_argument(
+        "--epochs-progress",
+        action="store_true",
+        help="print a line per epoch of every fold (default: a line per fold)",
+    )
+    _add_tensorboard_option(tune, "one run per trial and fold, and the refit")
+    tune.add_argument(
         "--architecture", action="store_true", help="also search dropout, kernel size, batch norm"
     )
     tune.add_argument("--model", type=Path, help="save the refitted best model here")
@@ -232,6 +245,15 @@ def build_parser():
     tune.set_defaults(handler=_cmd_tune)
     _add_detection_commands(sub)
     return parser
+
+
+def _add_tensorboard_option(parser, runs):
+    parser.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help=f"write Keras TensorBoard logs here ({runs}); view with `tensorboard --logdir DIR`",
+    )
 
 
 def _at_least_two(text):
@@ -346,6 +368,10 @@ def _print_metrics(metrics):
     print(f"  [[{tn:5d} {fp:5d}]\n   [{fn:5d} {tp:5d}]]")
 
 
+#: The demo's two configurations: (name, ``args.recommended``); the first is the report's.
+_DEMO_PRESETS = (("recommended()", True), ("recipe", False))
+
+
 def _cmd_demo(args):
     from sklearn.model_selection import train_test_split
 
@@ -357,12 +383,24 @@ def _cmd_demo(args):
         X, y, test_size=0.25, stratify=y, random_state=args.random_state
     )
     print(f"synthetic tiles: {len(X_train)} train, {len(X_test)} test, {args.image_size} px")
-    clf = _make_classifier(args, epochs=40, patience=8, batch_size=64, learning_rate=1e-3)
-    start = time.perf_counter()
-    clf.fit(X_train, y_train)
-    fit_s = time.perf_counter() - start
-    print(f"trained {clf.n_epochs_} epochs in {fit_s:.1f} s (best epoch {clf.best_epoch_})")
-    metrics = evaluate(clf, X_test, y_test)
+    fitted, comparison = {}, {}
+    for name, recommended in _DEMO_PRESETS:
+        clf = _make_classifier(argparse.Namespace(**{**vars(args), "recommended": recommended}))
+        start = time.perf_counter()
+        clf.fit(X_train, y_train)
+        fit_s = time.perf_counter() - start
+        epochs = f"{clf.n_epochs_} epochs in {fit_s:.1f} s (best epoch {clf.best_epoch_})"
+        print(f"{name}: trained {epochs}")
+        metrics = evaluate(clf, X_test, y_test)
+        fitted[name] = clf, fit_s, metrics
+        comparison[name] = {key: metrics[key] for key in _COMPARED} | {
+            "epochs": clf.n_epochs_,
+            "fit s": round(fit_s, 1),
+        }
+    _print_comparison(comparison)
+    name = _DEMO_PRESETS[0][0]
+    clf, fit_s, metrics = fitted[name]
+    print(f"{name} on the test tiles:")
     _print_metrics(metrics)
     if args.out:
         from .report import write_report
@@ -372,15 +410,31 @@ def _cmd_demo(args):
             X_test,
             y_test,
             args.out,
-            title="skcrater demo on synthetic craters",
+            title="skcrater demo on synthetic craters: recommended() beside the recipe",
             timings={"fit": fit_s},
             overwrite=True,
+            comparison=comparison,
         )
         print(f"report written: {paths.html}")
     return 0
 
 
+#: The test metrics that the demo's comparison shows.
+_COMPARED = ("f1", "precision", "recall", "accuracy")
+
+
+def _print_comparison(rows):
+    """The demo's configurations side by side, one line each."""
+    columns = [*_COMPARED, "epochs", "fit s"]
+    print("same split, test tiles:")
+    print(f"  {'configuration':<15}" + "".join(f"{c:>10}" for c in columns))
+    for name, row in rows.items():
+        cells = "".join(f"{row[c]:>10.3f}" if c in _COMPARED else f"{row[c]:>10}" for c in columns)
+        print(f"  {name:<15}{cells}")
+
+
 def _cmd_train(args):
+    from ._inner import fit_with_callbacks
     from .persistence import save
 
     data = _load_data(args.data)
@@ -404,8 +458,14 @@ def _cmd_train(args):
     # refuse before, not after, training: a folder, a missing or read-only one, an existing file
     _refuse_outputs([args.model], args.overwrite)
     print(f"training on {len(data.X)} labelled tiles, from {_preset_name(args)}")
+    callbacks = []
+    if args.tensorboard is not None:
+        from ._tensorboard import require_tensorboard, tensorboard_callback
+
+        require_tensorboard("--tensorboard")
+        callbacks.append(tensorboard_callback(args.tensorboard))
     start = time.perf_counter()
-    estimator.fit(data.X, data.y, **fit_kwargs)
+    fit_with_callbacks(estimator, data.X, data.y, callbacks, **fit_kwargs)
     _print_training_summary(estimator, time.perf_counter() - start, args)
     metadata = {"fit_s": time.perf_counter() - start, "n_train": len(data.y)}
     # lets `report` recognise, and flag, scores on the training tiles
@@ -423,7 +483,11 @@ def _print_training_summary(estimator, fit_s, args):
     print(f"  epochs run:          {cnn.n_epochs_} (best epoch {best})")
     if "val_loss" not in history:
         print("  validation:          none held out")
-    for key, name in (("val_loss", "validation loss"), ("val_accuracy", "validation accuracy")):
+    for key, name in (
+        ("val_loss", "validation loss"),
+        ("val_f1", "validation F1"),
+        ("val_accuracy", "validation accuracy"),
+    ):
         if key in history:
             print(f"  {name + ':':<20} {history[key][best - 1]:.4f} (best epoch)")
     print(f"  fit time:            {fit_s:.1f} s")
@@ -678,9 +742,9 @@ def _cmd_tune(args):
         # invocations sharing a study must not all draw the same seeded trials
         random_state=None if shared else args.random_state,
         refit=args.model is not None,
-        callbacks=[_TrialTimer(args.n_trials)],
+        tensorboard_dir=args.tensorboard,
         show_progress_bar=sys.stderr.isatty(),
-        verbose=1,
+        verbose=2 if args.epochs_progress else 1,
     )
     print(
         f"tuning on {len(data.X)} labelled tiles, {args.n_trials} trial(s) here, "
@@ -710,40 +774,6 @@ def _cmd_tune(args):
             search.plot_param_importances(args.plots / "param_importances.png")
         print(f"figures written to {args.plots}")
     return 0
-
-
-class _TrialTimer:
-    """Optuna callback: after this invocation's first trial, how long the others should take.
-
-    Nothing can be estimated before a trial has run, and every trial trains
-    ``--cv`` networks, so the first one's duration is the estimate.
-    """
-
-    def __init__(self, n_trials):
-        self.n_trials = n_trials
-        self.done = False
-
-    def __call__(self, study, trial):
-        if self.done or trial.duration is None:
-            return
-        self.done = True
-        seconds = trial.duration.total_seconds()
-        line = f"first trial took {_duration(seconds)}"
-        if self.n_trials > 1:
-            others = self.n_trials - 1
-            line += (
-                f"; the other {others} trial(s) should take about {_duration(others * seconds)} "
-                "(less if pruned)"
-            )
-        print(line, flush=True)
-
-
-def _duration(seconds):
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _cmd_fit_detector(args):
@@ -897,7 +927,8 @@ def _print_match(craters, catalogue, args):
 
 
 #: What the user gave wrong (an argument, the data, a file): one line, exit status 2.
-_USER_ERRORS = (ValueError, TypeError, OSError)
+# ImportError: an optional package that an option needs is not installed
+_USER_ERRORS = (ValueError, TypeError, OSError, ImportError)
 
 #: The default TF_CPP_MIN_LOG_LEVEL: none of TensorFlow's C++ log. Its ERROR lines are
 #: notices too (no GPU, an op attribute from a newer Keras); a real failure raises a
@@ -959,8 +990,12 @@ def _is_chatter(line, level):
 
 
 def _in_cli_words(exc):
-    """The message of ``exc`` with the library's ``overwrite=True`` as the option to pass."""
-    return str(exc).replace("overwrite=True", "--overwrite")
+    """The message of ``exc`` with the library's argument names as the options to pass."""
+    return (
+        str(exc)
+        .replace("overwrite=True", "--overwrite")
+        .replace("tensorboard_dir", "--tensorboard")
+    )
 
 
 def main(argv=None):
@@ -971,9 +1006,10 @@ def main(argv=None):
     * 0: success (also ``--help`` and ``--version``);
     * 2: a usage or input error: a bad argument (argparse's usage message),
       missing or unreadable data, an output that exists (without
-      ``--overwrite``) or cannot be written. ``ValueError``, ``TypeError``
-      and ``OSError`` (``FileNotFoundError``, ``FileExistsError``,
-      ``IsADirectoryError``, ``PermissionError``, ...) print one line,
+      ``--overwrite``) or cannot be written. ``ValueError``, ``TypeError``,
+      ``OSError`` (``FileNotFoundError``, ``FileExistsError``,
+      ``IsADirectoryError``, ``PermissionError``, ...) and ``ImportError``
+      (an optional package that an option needs) print one line,
       ``skcrater COMMAND: error: ...``, on standard error, no traceback;
     * 1: an internal error, a bug: a one-line hint, then the traceback;
     * 130: interrupted (Ctrl+C); files are written atomically, so none is

@@ -183,8 +183,11 @@ default=None
         The fitted network; its single sigmoid output is the probability of
         ``classes_[1]``.
     history_ : dict of str to list of float
-        Per-epoch training record (``loss``, ``accuracy`` and, with a
-        validation split, ``val_loss``, ``val_accuracy``).
+        Per-epoch training record: ``loss``, ``accuracy``, ``precision``,
+        ``recall`` and ``f1`` (at ``threshold``, counting ``p > threshold`` as
+        Keras does) and, with a validation split, the same with a ``val_``
+        prefix. Training figures are averaged over the epoch's batches;
+        validation figures are exact for the weights at the epoch's end.
     best_epoch_ : int
         The (1-based) epoch whose weights were kept.
     n_epochs_ : int
@@ -722,7 +725,8 @@ default=None
             ).history
         self.model_ = model
         self.network_summary_ = describe_network(model)
-        self.history_ = {key: [float(v) for v in values] for key, values in history.items()}
+        history = {key: [float(v) for v in values] for key, values in history.items()}
+        self.history_ = _with_f1(history)
         self.n_epochs_ = len(self.history_["loss"])
         self.best_epoch_ = self.n_epochs_ if stopper is None else stopper.best_epoch + 1
 
@@ -766,6 +770,7 @@ default=None
             padding=self.padding,
             learning_rate=float(self.learning_rate),
             local_size=self._local_size(),
+            threshold=float(self.threshold),
         )
 
     # -------------------------------------------------------------- predict
@@ -920,6 +925,18 @@ _RECOMMENDED = dict(
 #: Probabilities are clipped to this range before their logit, to keep it finite:
 #: the ends lie beyond every float32 probability strictly between 0 and 1.
 _P_RANGE = (1e-300, 1.0 - 2.0**-53)
+
+
+def _with_f1(history):
+    """Add ``f1`` (and ``val_f1``) to a Keras history that has precision and recall."""
+    for prefix in ("", "val_"):
+        precision, recall = history.get(prefix + "precision"), history.get(prefix + "recall")
+        if precision is not None and recall is not None:
+            history[prefix + "f1"] = [
+                0.0 if p + r == 0 else 2 * p * r / (p + r)
+                for p, r in zip(precision, recall, strict=True)
+            ]
+    return history
 
 
 def _logit(p):

@@ -477,16 +477,18 @@ def plot_score_histogram(y_true, y_score, *, pos_label=None, threshold=None, ax=
 
 
 def plot_learning_curve(estimator, *, ax=None):
-    """Training and validation loss (and accuracy) per epoch, with the kept epoch marked.
+    """Training and validation loss (and F1 or accuracy) per epoch, with the kept epoch marked.
 
-    The accuracies, when the history has them, are drawn dashed against a
-    second y axis on the right, in the colours of the matching losses.
+    The F1 scores (``f1``, ``val_f1``), or the accuracies when the history has
+    no F1, are drawn dashed against a second y axis on the right, in the
+    colours of the matching losses.
 
     Parameters
     ----------
     estimator : fitted estimator
         One with a ``history_`` (dict of per-epoch lists with ``loss`` and
-        optionally ``val_loss``, ``accuracy`` and ``val_accuracy``) and
+        optionally ``val_loss``, ``f1``, ``val_f1``, ``accuracy`` and
+        ``val_accuracy``) and
         ``best_epoch_`` (1-based), such as
         :class:`~skcrater.CraterCNNClassifier`, or one holding such an
         estimator: a pipeline's final step, a wrapper's fitted ``estimator_``
@@ -529,28 +531,40 @@ def plot_learning_curve(estimator, *, ax=None):
     ax.set(xlabel="Epoch", ylabel="Loss")
     ax.xaxis.get_major_locator().set_params(integer=True)
     handles, names = ax.get_legend_handles_labels()
-    accuracy = [(key, *drawn) for key, *drawn in _ACCURACY if history.get(key)]
-    if accuracy:
+    name, curves = _metric_curves(history)
+    if curves:
         right = ax.twinx()
-        for key, label, color in accuracy:
+        for key, label, color in curves:
             right.plot(epochs, history[key], ls="--", marker=".", color=color, label=label)
-        right.set(ylabel="Accuracy (dashed)")
+        right.set(ylabel=f"{name} (dashed)")
         more, more_names = right.get_legend_handles_labels()
         handles, names = handles + more, names + more_names
     title = "Learning curve"
     if owner is not estimator and _find(estimator, "pseudo_label_counts_") is not None:
         title += " (final self-training fit)"
     ax.set_title(title)
-    ax.legend(handles, names, fontsize="small")
+    # below the axes: curves of two scales leave no corner free for it
+    ax.legend(
+        handles, names, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=3
+    )
     return fig
 
 
-#: (history key, legend label, colour) of the accuracies that :func:`plot_learning_curve` draws;
-#: the colours are those of the training and validation losses.
-_ACCURACY = (
-    ("accuracy", "training accuracy", "C0"),
-    ("val_accuracy", "validation accuracy", "C1"),
-)
+def _metric_curves(history):
+    """(axis name, [(history key, legend label, colour)]) of the metric drawn beside the loss.
+
+    F1 when the history has it (accuracy flatters a majority-class network on
+    imbalanced tiles), accuracy otherwise; the colours are the losses'.
+    """
+    for key, name in (("f1", "F1"), ("accuracy", "Accuracy")):
+        curves = [
+            (prefix + key, f"{label} {name if name == 'F1' else name.lower()}", color)
+            for prefix, label, color in (("", "training", "C0"), ("val_", "validation", "C1"))
+            if history.get(prefix + key)
+        ]
+        if curves:
+            return name, curves
+    return None, []
 
 
 def plot_pseudo_labels(estimator, *, ax=None):
@@ -790,6 +804,7 @@ def write_report(
     overwrite=False,
     proba=None,
     provenance=None,
+    comparison=None,
 ):
     """Evaluate a classifier and write an HTML report, its figures and metrics.
 
@@ -832,6 +847,13 @@ def write_report(
         "command": "skcrater report ..."}``. A ``"warning"`` entry is shown
         as a red banner instead, e.g. when the scored tiles are the training
         tiles. When None the page is as without it.
+    comparison : dict of str to dict, default=None
+        Configurations scored on the same samples, shown side by side in a
+        Comparison table after the provenance and saved in
+        ``metrics.json``: configuration name to a dict of column to value,
+        e.g. ``{"recommended()": {"f1": 0.95, "fit s": 40.2}, "recipe":
+        {"f1": 0.91, "fit s": 35.0}}``. Columns missing from a row are
+        shown as n/a.
 
     Returns
     -------
@@ -904,6 +926,8 @@ def write_report(
     }
     if provenance is not None:
         info["provenance"] = {str(key): str(value) for key, value in provenance.items()}
+    if comparison is not None:
+        info["comparison"] = {str(name): dict(row) for name, row in comparison.items()}
     page = _html(estimator, info, figures)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -1063,6 +1087,7 @@ def _html(estimator, info, figures):
         positive=_esc(m["labels"][1]),
         created=_esc(info["created"]),
         provenance=_provenance(info.get("provenance")),
+        comparison=_comparison(info.get("comparison")),
         cards=_cards(m),
         figures=_embedded_figures(figures),
         **_detail_tables(estimator, info),
@@ -1084,6 +1109,16 @@ def _provenance(provenance):
         )
     table = f'<section id="provenance"><h2>Provenance</h2>{_table(rows)}</section>' if rows else ""
     return banner + table
+
+
+def _comparison(comparison):
+    """The Comparison table; nothing without one."""
+    if not comparison:
+        return ""
+    columns = list(dict.fromkeys(column for row in comparison.values() for column in row))
+    rows = [(name, *(row.get(c) for c in columns)) for name, row in comparison.items()]
+    table = _table(rows, header=["configuration", *columns])
+    return f'<section id="comparison"><h2>Comparison</h2>{table}</section>'
 
 
 def _template(name):

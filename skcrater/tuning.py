@@ -40,7 +40,6 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn import config_context
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -57,14 +56,17 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metadata_routing import MetadataRouter, get_routing_for_object
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, has_fit_parameter, indexable
+from sklearn.utils.validation import check_is_fitted, indexable
 
-from ._inner import find, find_param, walk
+from ._inner import find, find_param, fit_with_callbacks, takes_callbacks, walk
+from ._tensorboard import require_tensorboard, tensorboard_callback
 
 __all__ = ["OptunaSearch", "default_search_space"]
 
 #: Study user attribute holding the set-up a shared study was started with.
 _SETUP_ATTR = "skcrater_setup"
+#: The study's user attribute that says what the intermediate values are.
+_INTERMEDIATE_ATTR = "intermediate_values"
 
 
 def default_search_space(estimator, *, architecture=False):
@@ -235,6 +237,12 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         Optuna study callbacks, ``callback(study, frozen_trial)``, called
         after each trial (``study.optimize``'s ``callbacks``), e.g.
         :class:`optuna.study.MaxTrialsCallback`.
+    tensorboard_dir : str, path-like or None, default=None
+        Folder for Keras TensorBoard logs (:class:`keras.callbacks.TensorBoard`)
+        of every fold's fit, one run per trial and fold
+        (``trial_0003/fold_1``), and of the refit (``refit``); view them
+        with ``tensorboard --logdir``. Needs an estimator whose ``fit``
+        takes Keras ``callbacks``. None writes none.
     storage : None, str, path-like or optuna.storages.BaseStorage, default=None
         None keeps the study in memory. A string with ``://`` is a database
         URL (``"sqlite:///study.db"``, ``"postgresql://..."``), opened as an
@@ -287,8 +295,10 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         Show Optuna's progress bar.
     verbose : int, default=0
         0 silences Optuna's log but its errors (a failed trial is then the
-        one line of its FitFailedWarning); 1 shows Optuna's per-trial log
-        lines.
+        one line of its FitFailedWarning). 1 shows Optuna's per-trial log
+        lines, one line per fold (epochs trained, best epoch, seconds) and,
+        after the first fold, how long a trial and this ``fit``'s trials
+        should take. 2 adds one line per epoch (the ``monitor``-ed value).
 
     Attributes
     ----------
@@ -371,6 +381,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         "error_score": [StrOptions({"raise"}), Real],
         "catch": [tuple, type],
         "callbacks": [list, None],
+        "tensorboard_dir": [str, os.PathLike, None],
         "storage": [None, str, os.PathLike, HasMethods(["create_new_study"])],
         "heartbeat_interval": [Interval(Integral, 1, None, closed="left"), None],
         "grace_period": [Interval(Integral, 1, None, closed="left"), None],
@@ -400,6 +411,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         error_score=np.nan,
         catch=(),
         callbacks=None,
+        tensorboard_dir=None,
         storage=None,
         heartbeat_interval=60,
         grace_period=None,
@@ -425,6 +437,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         self.error_score = error_score
         self.catch = catch
         self.callbacks = callbacks
+        self.tensorboard_dir = tensorboard_dir
         self.storage = storage
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
@@ -474,6 +487,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         with _optuna_verbosity(self.verbose):
             study = self._study(objective)
             _check_setup(study, _setup(self, objective, X, y, groups))
+            _name_values(study, objective, self.scoring)
             if self.n_trials != 0:
                 study.optimize(
                     objective,
@@ -510,13 +524,14 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         if epochs_param is not None:
             max_epochs = self.max_epochs or int(self.estimator.get_params()[epochs_param])
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = list(cv.split(X, y, groups))
         return _Objective(
             name=name,
             estimator=self.estimator,
             space=space,
             X=X,
             y=y,
-            splits=list(cv.split(X, y, groups)),
+            splits=splits,
             scorer=scorer,
             tune_threshold=self.tune_threshold,
             thresholds=self.thresholds,
@@ -530,7 +545,20 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
             reporter_path=_reporter_path(self.estimator),
             error_score=self.error_score,
             catch=self._catch(),
+            progress=_Progress(self.verbose, self.n_trials, len(splits), max_epochs),
+            tensorboard_dir=self._tensorboard_dir(),
         )
+
+    def _tensorboard_dir(self):
+        if self.tensorboard_dir is None:
+            return None
+        if _reporter_path(self.estimator) is None:
+            raise ValueError(
+                f"{type(self).__name__}: tensorboard_dir needs an estimator whose fit takes "
+                f"Keras callbacks; {type(self.estimator).__name__} cannot receive them."
+            )
+        require_tensorboard("tensorboard_dir")
+        return os.fspath(self.tensorboard_dir)
 
     def _check_threshold_tuning(self, y, scorer):
         from .self_training import UNLABELED
@@ -637,12 +665,16 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
     def _refit(self, X, y, objective):
         estimator = clone(self.estimator).set_params(**self.best_params_)
         if self.best_threshold_ is not None and objective.threshold_param is None:
-            estimator = FixedThresholdClassifier(
+            return FixedThresholdClassifier(
                 estimator,
                 threshold=self.best_threshold_,
                 response_method=_response_method(estimator),
-            )
-        return estimator.fit(X, y)
+            ).fit(X, y)
+        callbacks = []
+        if objective.tensorboard_dir is not None:
+            callbacks.append(tensorboard_callback(os.path.join(objective.tensorboard_dir, "refit")))
+        objective._fit(estimator, X, y, callbacks)
+        return estimator
 
     # -------------------------------------------------------- prediction
     def _best_has(attr):
@@ -767,7 +799,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self, "study_")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            ax = plot(self.study_)
+            ax = plot(self.study_, target_name=_objective_name(self.scoring))
         if path is not None:
             ax.figure.savefig(path, format="png", dpi=120, bbox_inches="tight")
         return ax
@@ -834,6 +866,10 @@ class _Objective:
     error_score: object
     #: Exceptions that Optuna catches.
     catch: tuple
+    #: Prints folds, epochs and the time estimate (see ``verbose``).
+    progress: _Progress
+    #: Folder of the TensorBoard logs, or None.
+    tensorboard_dir: str | None = None
 
     def __call__(self, trial):
         import optuna
@@ -865,7 +901,8 @@ class _Objective:
             for k, (train, test) in enumerate(self.splits):
                 if reporter is not None:
                     reporter.start_fold(k)
-                folds.append(self._fold(params, train, test, reporter))
+                folds.append(self._fold(params, train, test, self._callbacks(trial, k, reporter)))
+                self.progress.fold_done(trial.number, k, folds[-1])
         finally:
             trial.set_user_attr("fold_fit_times", [fold.fit_time for fold in folds])
             trial.set_user_attr("fold_score_times", [fold.score_time for fold in folds])
@@ -883,11 +920,12 @@ class _Objective:
         trial.set_user_attr("fold_scores", scores)
         return float(np.mean(scores))
 
-    def _fold(self, params, train, test, reporter):
+    def _fold(self, params, train, test, callbacks):
         """Fit one fold's clone and answer for its held-out rows."""
         estimator = clone(self.estimator).set_params(**params)
         start = time.perf_counter()
-        self._fit(estimator, _safe_indexing(self.X, train), _safe_indexing(self.y, train), reporter)
+        X_train, y_train = _safe_indexing(self.X, train), _safe_indexing(self.y, train)
+        self._fit(estimator, X_train, y_train, callbacks)
         fitted = time.perf_counter()
         X_test, y_test = _safe_indexing(self.X, test), _safe_indexing(self.y, test)
         held_out = score = None
@@ -900,6 +938,7 @@ class _Objective:
             held_out=held_out,
             score=score,
             best_epoch=None if trained is None else int(trained.best_epoch_),
+            epochs=None if trained is None else int(getattr(trained, "n_epochs_", 0)) or None,
             fit_time=fitted - start,
             score_time=time.perf_counter() - fitted,
         )
@@ -909,23 +948,25 @@ class _Objective:
             return None
         from ._pruning import EpochReporter
 
-        return EpochReporter(trial, self.monitor, self.max_epochs)
+        return EpochReporter(
+            trial,
+            self.monitor,
+            self.max_epochs,
+            print_epochs=self.progress.verbose >= 2,
+            n_folds=len(self.splits),
+        )
 
-    def _fit(self, estimator, X, y, reporter):
-        """Fit a fold's clone, handing the reporter to the Keras estimator inside."""
-        if reporter is None:
-            return estimator.fit(X, y)
-        if self.reporter_path == "":
-            return estimator.fit(X, y, callbacks=[reporter])
-        # Pipelines and wrappers pass it on by metadata routing; with routing on, the
-        # validation mask a self-training wrapper passes must be requested as well
-        with config_context(enable_metadata_routing=True):
-            _, keras_estimator = find(estimator, _takes_callbacks)
-            requests = {"callbacks": True}
-            if has_fit_parameter(keras_estimator, "validation_candidates"):
-                requests["validation_candidates"] = True
-            keras_estimator.set_fit_request(**requests)
-            return estimator.fit(X, y, callbacks=[reporter])
+    def _callbacks(self, trial, fold, reporter):
+        """The Keras callbacks of one fold's fit: the pruning reporter, TensorBoard."""
+        callbacks = [] if reporter is None else [reporter]
+        if self.tensorboard_dir is not None:
+            run = os.path.join(self.tensorboard_dir, f"trial_{trial.number:04d}", f"fold_{fold}")
+            callbacks.append(tensorboard_callback(run))
+        return callbacks
+
+    def _fit(self, estimator, X, y, callbacks):
+        """Fit a fold's clone, handing Keras callbacks to the Keras estimator inside."""
+        return fit_with_callbacks(estimator, X, y, callbacks)
 
     def _failed(self, trial, exc):
         """Record a trial's error; return ``error_score`` or raise it again for Optuna."""
@@ -966,6 +1007,89 @@ class _Objective:
         return best, best_scores
 
 
+class _Progress:
+    """What ``verbose`` asks to print while trials run: a line per fold and,
+    after this process's first fold, how long a trial and its trials should take."""
+
+    def __init__(self, verbose, n_trials, n_folds, max_epochs):
+        self.verbose = int(verbose)
+        self.n_trials = n_trials
+        self.n_folds = n_folds
+        self.max_epochs = max_epochs
+        self.estimated = False
+
+    def fold_done(self, number, fold, result):
+        if self.verbose < 1:
+            return
+        epochs = "" if result.epochs is None else f"{result.epochs} epochs"
+        if result.best_epoch is not None:
+            epochs += f" (best {result.best_epoch})"
+        print(
+            f"trial {number}, fold {fold + 1}/{self.n_folds}: "
+            + (f"{epochs}, " if epochs else "")
+            + f"{_duration(result.fit_time + result.score_time)}",
+            flush=True,
+        )
+        if not self.estimated:
+            self.estimated = True
+            print(self._estimate(result.fit_time + result.score_time), flush=True)
+
+    def _estimate(self, seconds):
+        # the first fold is the only evidence before a trial ends; pruning and
+        # early stopping can only shorten what it predicts
+        line = f"first fold took {_duration(seconds)}: a trial of {self.n_folds} folds "
+        line += f"should take about {_duration(seconds * self.n_folds)}"
+        if self.n_trials and self.n_trials > 1:
+            total = seconds * self.n_folds * self.n_trials
+            line += f", the {self.n_trials} trials about {_duration(total)}"
+        return line + " (less if pruned or stopped early)"
+
+
+def _duration(seconds):
+    """A duration for people: seconds, minutes or hours."""
+    if seconds < 120:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+#: How a scorer's name reads in plots and the study's metric name.
+_SCORE_NAMES = {"f1": "F1", "accuracy": "accuracy", "roc_auc": "ROC AUC", "precision": "precision"}
+
+
+def _objective_name(scoring):
+    """The objective, as people read it: ``"CV F1"`` for ``scoring="f1"``."""
+    if scoring is None:
+        return "CV score"
+    if isinstance(scoring, str):
+        return f"CV {_SCORE_NAMES.get(scoring, scoring)}"
+    return f"CV {getattr(scoring, '__name__', 'score')}"
+
+
+def _name_values(study, objective, scoring):
+    """Name the study's objective and say what its intermediate values are.
+
+    Optuna stores numbers without meaning; the metric name shows in Optuna's
+    dashboard and plots, the user attribute explains the steps.
+    """
+    import optuna
+
+    if study.metric_names is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([_objective_name(scoring)])
+    if objective.max_epochs is None or objective.reporter_path is None:
+        return
+    sign = "minus " if "loss" in objective.monitor else ""
+    meaning = (
+        f"{sign}{objective.monitor} after epoch e (from 0) of fold k (from 0), at step "
+        f"k * {objective.max_epochs} + e"
+    )
+    if study.user_attrs.get(_INTERMEDIATE_ATTR) != meaning:
+        study.set_user_attr(_INTERMEDIATE_ATTR, meaning)
+
+
 class _Fold(NamedTuple):
     """One fold of a trial."""
 
@@ -975,6 +1099,8 @@ class _Fold(NamedTuple):
     score: float | None
     #: The epoch the fitted Keras estimator kept, or None.
     best_epoch: int | None
+    #: The epochs it trained (its last fit's), or None.
+    epochs: int | None
     #: Seconds to fit, and to compute the held-out responses or score.
     fit_time: float
     score_time: float
@@ -1089,10 +1215,6 @@ def _response_method(estimator):
     return "predict_proba" if hasattr(estimator, "predict_proba") else "decision_function"
 
 
-def _takes_callbacks(estimator):
-    return has_fit_parameter(estimator, "callbacks")
-
-
 def _reporter_path(estimator):
     """Where Keras callbacks can go: the ``set_params`` prefix of the estimator whose
     ``fit`` takes them (``""``: ``estimator`` itself), or None when there is none, or
@@ -1100,7 +1222,7 @@ def _reporter_path(estimator):
     cannot route them by metadata routing.
     """
     for prefix, inner in walk(estimator):
-        if _takes_callbacks(inner):
+        if takes_callbacks(inner):
             return prefix
         if not isinstance(get_routing_for_object(inner), MetadataRouter):
             return None

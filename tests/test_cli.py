@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,10 +77,17 @@ def test_demo_prints_metrics_and_writes_report(tmp_path, capsys, tiny_recipe):
     printed = capsys.readouterr().out
     for word in ("f1", "precision", "recall", "accuracy", "confusion matrix"):
         assert word in printed
-    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    saved = json.loads((out / "metrics.json").read_text())
+    metrics = saved["metrics"]
     assert 0 <= metrics["f1"] <= 1
     assert np.sum(metrics["confusion_matrix"]) == 20  # the 25% test split of 80 tiles
-    assert (out / "report.html").stat().st_size > 1000
+    # both presets on the same split, side by side; the report is the recommended one's
+    assert list(saved["comparison"]) == ["recommended()", "recipe"]
+    assert saved["comparison"]["recommended()"]["f1"] == pytest.approx(metrics["f1"])
+    for name in ("recommended()", "recipe"):
+        assert re.search(rf"\n  {re.escape(name)} +(\d\.\d{{3}} +){{4}}2 +\d+\.\d\n", printed)
+    html = (out / "report.html").read_text()
+    assert '<section id="comparison">' in html and "<td>recipe</td>" in html
 
 
 def test_train_then_predict_round_trip(course_dir, tmp_path, capsys, tiny_recipe):
@@ -363,7 +371,6 @@ def _preset(clf):
 def test_train_defaults_to_the_recommended_preset_and_prints_one_summary(
     course_dir, tmp_path, capsys, tiny_recipe
 ):
-    import re
 
     from skcrater import CraterCNNClassifier
     from skcrater.persistence import load
@@ -377,6 +384,7 @@ def test_train_defaults_to_the_recommended_preset_and_prints_one_summary(
     assert re.search(r"epochs run: +2 \(best epoch [12]\)", out)
     assert re.search(r"validation loss: +\d+\.\d{4} \(best epoch\)", out)
     assert re.search(r"validation accuracy: +\d\.\d{4}", out)
+    assert re.search(r"validation F1: +\d\.\d{4}", out)
     assert re.search(r"fit time: +\d+\.\d s", out)
     assert "pseudo-labels" not in out  # no self-training asked for
 
@@ -399,8 +407,9 @@ def test_recipe_flag_chooses_the_recipe_and_recommended_is_the_documented_defaul
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--help"])
     assert "recommended() (the default)" in " ".join(capsys.readouterr().out.split())
-    # demo keeps the recipe as its default
-    assert not parser.parse_args(["demo"]).recommended
+    # demo trains both presets: it takes neither flag
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--recipe"])
 
 
 @pytest.mark.parametrize(
@@ -431,7 +440,6 @@ def test_train_summary_counts_pseudo_labels_and_warns_when_none_were_added(
 def test_tune_starts_from_the_preset_and_estimates_the_time_of_the_other_trials(
     course_dir, capsys, monkeypatch
 ):
-    import re
 
     from skcrater import CraterCNNClassifier
 
@@ -448,8 +456,46 @@ def test_tune_starts_from_the_preset_and_estimates_the_time_of_the_other_trials(
     assert calls == [{"random_state": 0}]
     out = capsys.readouterr().out
     assert "2 trial(s) here, from CraterCNNClassifier.recommended()" in out
-    assert out.count("first trial took") == 1
-    assert re.search(r"first trial took \d+ s; the other 1 trial\(s\) should take about \d+ s", out)
+    # the estimate comes after the first fold, once; then a line per fold of each trial
+    assert out.count("first fold took") == 1
+    assert re.search(
+        r"first fold took [\d.]+ s: a trial of 2 folds should take about [\d.]+ s, "
+        r"the 2 trials about [\d.]+ s",
+        out,
+    )
+    assert out.index("trial 0, fold 1/2: ") < out.index("first fold took")
+    for trial, fold in ((0, 2), (1, 1), (1, 2)):
+        assert re.search(rf"trial {trial}, fold {fold}/2: \d+ epochs \(best \d+\), ", out)
+    assert "epoch 1/2" not in out  # epoch lines only with --epochs-progress
+
+
+def test_tune_epochs_progress_and_tensorboard_logs(course_dir, tmp_path, capsys, monkeypatch):
+    from skcrater import CraterCNNClassifier
+
+    recommended = CraterCNNClassifier.recommended.__func__
+    monkeypatch.setattr(
+        CraterCNNClassifier,
+        "recommended",
+        classmethod(lambda cls, **params: recommended(cls, **{**TINY_CNN, **params})),
+    )
+    logs, model = tmp_path / "tb", tmp_path / "best.skcrater"
+    argv = ["tune", "--data", str(course_dir), "--n-trials", "1", "--cv", "2", "--max-epochs", "2"]
+    argv += ["--epochs-progress", "--tensorboard", str(logs), "--model", str(model)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for fold in (1, 2):
+        for epoch in (1, 2):
+            assert f"  trial 0, fold {fold}/2, epoch {epoch}/2: val_loss " in out
+    runs = {p.relative_to(logs).parts[:2] for p in logs.rglob("events.out.tfevents.*")}
+    assert runs >= {("trial_0000", "fold_0"), ("trial_0000", "fold_1"), ("refit", "train")}
+    assert {run[0] for run in runs} == {"trial_0000", "refit"}
+
+
+def test_train_writes_tensorboard_logs(course_dir, tmp_path, tiny_recipe):
+    logs = tmp_path / "tb"
+    argv = ["train", "--data", str(course_dir), "--model", str(tmp_path / "m.skcrater")]
+    assert main([*argv, *TINY_ARGS, "--tensorboard", str(logs)]) == 0
+    assert {p.parent.name for p in logs.rglob("events.out.tfevents.*")} >= {"train", "validation"}
 
 
 def test_tune_recipe_flag_searches_the_recipe_network(course_dir, monkeypatch):

@@ -56,11 +56,13 @@ def fitted():
 
 def test_import_does_not_load_tensorflow():
     code = (
-        "import sys, skcrater\n"
+        "import sys, skcrater, skcrater.detection\n"
         "from skcrater import CraterCNNClassifier\n"
         "CraterCNNClassifier(epochs=3).get_params()\n"
+        "skcrater.detection.CraterDetector().get_params()\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
         "assert 'keras' not in sys.modules, 'keras imported'\n"
+        "assert 'dask' not in sys.modules, 'dask imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -84,6 +86,18 @@ def test_history_and_best_epoch_follow_validation_loss():
     assert set(clf.history_) >= {"loss", "val_loss"}
     assert clf.n_epochs_ == 4 == len(clf.history_["loss"])
     assert clf.best_epoch_ == int(np.argmin(clf.history_["val_loss"])) + 1
+
+
+def test_history_records_the_validation_f1_of_the_kept_weights():
+    from sklearn.metrics import f1_score
+
+    X, y = make_blob_images(n=64, random_state=1)
+    X_val, y_val = make_blob_images(n=40, random_state=2)
+    clf = tiny(epochs=3, threshold=0.4).fit(X, y, validation_data=(X_val, y_val))
+    assert {"precision", "recall", "f1", "val_precision", "val_recall"} <= set(clf.history_)
+    p = clf.predict_proba(X_val)[:, 1]
+    expected = f1_score(y_val, p > 0.4)  # Keras counts p > threshold
+    assert clf.history_["val_f1"][clf.best_epoch_ - 1] == pytest.approx(expected, abs=1e-6)
 
 
 def test_no_validation_keeps_last_epoch():

@@ -156,3 +156,39 @@ def test_examples_in_user_guide_name_real_parameters():
                     assert keyword.arg in allowed, f"{page.name}: {name}({keyword.arg}=...)"
                     checked += 1
     assert checked > 10
+
+
+def _cli_sections(text):
+    """``{command: its text}`` of the CLI page's ``skcrater COMMAND`` entries."""
+    parts = re.split(r"^``skcrater ([a-z-]+)``\n", text, flags=re.MULTILINE)
+    sections = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        sections[name] = re.split(r"^\S", body, maxsplit=1, flags=re.MULTILINE)[0]
+    return sections
+
+
+def test_cli_page_documents_every_option_of_every_command():
+    import argparse
+
+    from skcrater.cli import build_parser
+
+    text = (DOCS / "user_guide" / "cli.rst").read_text()
+    sections = _cli_sections(text)
+    # the introduction (--overwrite) and the model options are shared by several commands
+    intro = text.split("``skcrater demo``", 1)[0]
+    model_options = text.split("Model options\n", 1)[1].split("Data folders\n", 1)[0]
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, sub in commands.choices.items():
+        if name not in sections:
+            missing.append(f"skcrater {name} (no entry)")
+            continue
+        for action in sub._actions:
+            for option in action.option_strings:
+                if not option.startswith("--") or option == "--help":
+                    continue
+                here = intro + sections[name] + model_options
+                if not re.search(rf"``{re.escape(option)}[ `=]", here):
+                    missing.append(f"skcrater {name} {option}")
+    assert not missing, f"options of --help missing from cli.rst: {missing}"

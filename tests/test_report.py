@@ -174,6 +174,16 @@ def test_learning_curve_shows_the_accuracies_when_recorded():
     assert curves["validation accuracy"].get_color() == losses["validation loss"]
 
 
+def test_learning_curve_prefers_f1_to_accuracy():
+    history = {"loss": [0.9, 0.6], "accuracy": [0.8, 0.8], "val_accuracy": [0.8, 0.8]}
+    history |= {"f1": [0.1, 0.4], "val_f1": [0.2, 0.5]}
+    _, metric = report.plot_learning_curve(SimpleNamespace(history_=history)).axes
+    curves = {line.get_label(): line for line in metric.get_lines()}
+    assert sorted(curves) == ["training F1", "validation F1"]
+    np.testing.assert_array_equal(curves["validation F1"].get_ydata(), [0.2, 0.5])
+    assert metric.get_ylabel().startswith("F1")
+
+
 def test_confusion_matrix_shows_row_percentages_and_class_names():
     y_true = np.array([0] * 240 + [1] * 60)
     y_pred = np.array([0] * 228 + [1] * 12 + [0] * 15 + [1] * 45)
@@ -477,10 +487,10 @@ def test_write_report_for_a_self_trained_cnn(tmp_path):
     result = write_report(model, X, y, tmp_path)
     assert {"learning_curve", "pseudo_labels", "examples"} <= set(result.figures)
     _check_report(result)
-    # the CNN records its accuracy: drawn against the learning curve's second axis
-    assert {"loss", "accuracy"} <= set(model.estimator_.history_)
-    accuracy = report.plot_learning_curve(model).axes[1]
-    assert "training accuracy" in [line.get_label() for line in accuracy.get_lines()]
+    # the CNN records its F1: drawn against the learning curve's second axis
+    assert {"loss", "f1", "val_f1"} <= set(model.estimator_.history_)
+    f1 = report.plot_learning_curve(model).axes[1]
+    assert "training F1" in [line.get_label() for line in f1.get_lines()]
     fitted = json.loads(result.metrics_json.read_text())["fitted"]
     assert fitted["n_iter_"] == model.n_iter_
     assert fitted["best_epoch_"] == model.estimator_.best_epoch_

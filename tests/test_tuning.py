@@ -640,6 +640,9 @@ def test_figures_are_saved_as_png(noisy, tmp_path):
         path = tmp_path / f"{name}.png"
         getattr(search, name)(path)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the history is labelled with the objective, as the study names it
+    assert search.plot_optimization_history().get_ylabel() == "CV F1"
+    assert search.study_.metric_names == ["CV F1"]
 
 
 # --------------------------------------------------------------------- CNN
@@ -682,6 +685,35 @@ def test_cnn_epochs_from_history_pruning_and_threshold(blob_images, in_pipeline)
     best = best[-1] if in_pipeline else best
     assert best.epochs == done.user_attrs["best_epoch"] and best.n_epochs_ == best.epochs
     assert best.threshold == search.best_threshold_
+    assert search.study_.user_attrs["intermediate_values"] == (
+        "minus val_loss after epoch e (from 0) of fold k (from 0), at step k * 3 + e"
+    )
+
+
+def test_cnn_search_tensorboard_logs_and_refusal(blob_images, tmp_path):
+    X, y = blob_images
+    cnn = CraterCNNClassifier(**{**TINY_CNN, "random_state": 0})
+    space = {"learning_rate": FloatDistribution(1e-3, 3e-2, log=True)}
+    logs = tmp_path / "tb"
+    OptunaSearch(
+        cnn, space, cv=2, n_trials=1, max_epochs=1, tensorboard_dir=logs, random_state=0
+    ).fit(X, y)
+    runs = {p.relative_to(logs).parts[:2] for p in logs.rglob("events.out.tfevents.*")}
+    assert runs >= {("trial_0000", "fold_0"), ("trial_0000", "fold_1"), ("refit", "train")}
+    assert {run[0] for run in runs} == {"trial_0000", "refit"}
+    with pytest.raises(ValueError, match="tensorboard_dir needs an estimator whose fit takes"):
+        OptunaSearch(LogisticRegression(), C_SPACE, n_trials=1, tensorboard_dir=logs).fit(X, y)
+
+
+def test_verbose_prints_folds_epochs_and_one_estimate(blob_images, capsys):
+    X, y = blob_images
+    cnn = CraterCNNClassifier(**{**TINY_CNN, "random_state": 0})
+    space = {"learning_rate": FloatDistribution(1e-3, 3e-2, log=True)}
+    OptunaSearch(cnn, space, cv=2, n_trials=2, max_epochs=2, random_state=0, verbose=2).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count("first fold took") == 1
+    assert out.count("  trial 1, fold 2/2, epoch ") == 2
+    assert "trial 1, fold 2/2: 2 epochs (best " in out
 
 
 def test_gridsearchcv_over_cnn_parameters(blob_images):
