@@ -469,7 +469,8 @@ def _cmd_train(args):
     _print_training_summary(estimator, time.perf_counter() - start, args)
     metadata = {"fit_s": time.perf_counter() - start, "n_train": len(data.y)}
     # lets `report` recognise, and flag, scores on the training tiles
-    metadata.update(train_sha256=_sha256(data.X, data.y), train_X_sha256=_sha256(data.X))
+    both, tiles = _data_hashes(data.X, data.y)
+    metadata.update(train_sha256=both, train_X_sha256=tiles)
     save(estimator, args.model, overwrite=args.overwrite, metadata=metadata)
     print(f"model saved: {args.model}")
     return 0
@@ -573,7 +574,7 @@ def _load_tiles(path):
 
 
 def _cmd_report(args):
-    from .persistence import load, read_manifest
+    from .persistence import _load_with_manifest
     from .report import write_report
 
     if args.cv is None and args.groups is not None:
@@ -583,8 +584,8 @@ def _cmd_report(args):
     option = "--data" if args.data is not None else "--test-data"
     X, y, files = _labelled_tiles(args.data or args.test_data, option)
     groups = None if args.groups is None else _groups(args.groups, len(y), option)
-    model = load(args.model)
-    metadata = read_manifest(args.model).get("metadata", {})
+    model, manifest = _load_with_manifest(args.model)
+    metadata = manifest.get("metadata", {})
     provenance = _report_provenance(args, X, y, files, metadata, groups)
     proba = None
     if args.cv is not None:
@@ -612,16 +613,27 @@ def _cmd_report(args):
 
 def _sha256(*arrays):
     """Hex SHA-256 of arrays' dtypes, shapes and bytes: equal exactly for equal data."""
+    return _digest(arrays).hexdigest()
+
+
+def _data_hashes(X, y):
+    """(SHA-256 of ``X`` and ``y``, of ``X`` alone), reading ``X`` once."""
+    tiles = _digest([X])
+    return _digest([y], tiles.copy()).hexdigest(), tiles.hexdigest()
+
+
+def _digest(arrays, digest=None):
+    """``digest`` (a new SHA-256) updated with each array's dtype, shape and bytes."""
     import hashlib
 
     import numpy as np
 
-    digest = hashlib.sha256()
+    digest = hashlib.sha256() if digest is None else digest
     for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+        digest.update(array.data)  # the buffer itself: no copy of a large X
+    return digest
 
 
 def _labelled_tiles(path, option):
@@ -677,13 +689,11 @@ def _report_provenance(args, X, y, files, metadata, groups):
     """What `report` scores and how, for the HTML page and metrics.json."""
     import shlex
 
-    digest = _sha256(X, y)
+    digest, tiles = _data_hashes(X, y)
     names = " + ".join(str(f) for f in files)
     provenance = {"data": f"{names} (sha256 {digest[:12]}, {len(y)} tiles)"}
     # the tiles alone suffice: the same tiles relabelled are still not held out
-    trained_on = digest == metadata.get("train_sha256") or _sha256(X) == metadata.get(
-        "train_X_sha256"
-    )
+    trained_on = digest == metadata.get("train_sha256") or tiles == metadata.get("train_X_sha256")
     provenance.update(_how_scored(args, trained_on, "train_sha256" in metadata))
     if groups is not None:
         provenance["groups"] = f"{args.groups} (sha256 {_sha256(groups)[:12]})"

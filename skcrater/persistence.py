@@ -251,10 +251,15 @@ def load(path, *, max_size=MAX_SIZE):
     >>> load(path).mean_
     array([2.])
     """
+    return _load_with_manifest(path, max_size=max_size)[0]
+
+
+def _load_with_manifest(path, *, max_size=MAX_SIZE):
+    """(:func:`load`'s estimator, :func:`read_manifest`'s manifest), reading the file once."""
     manifest, members = _read(path, max_size)
     reader = _Reader(members, path, manifest.get("versions"))
     try:
-        return reader.estimator(manifest["estimator"], "estimator")
+        return reader.estimator(manifest["estimator"], "estimator"), manifest
     except RecursionError:
         raise ModelFileError(f"{path}: the manifest is nested too deeply.") from None
 
