@@ -2,8 +2,9 @@
 
 Images: PGM/PPM, PNG and TIFF (8 or 16 bit) through Pillow; TIFF files that
 Pillow cannot read (BigTIFF, tiled, compressed scientific TIFF) through
-tifffile when it is installed. Catalogues: CSV files with ``x, y, diameter``
-columns, with a header or without one.
+tifffile when it is installed. Mosaics larger than memory: TIFF files and
+Zarr stores opened lazily as Dask arrays (:func:`open_image`). Catalogues:
+CSV files with ``x, y, diameter`` columns, with a header or without one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ __all__ = ["read_image", "read_catalogue", "IMAGE_SUFFIXES"]
 
 #: File suffixes :func:`read_image` reads.
 IMAGE_SUFFIXES = (".pgm", ".pnm", ".ppm", ".png", ".tif", ".tiff")
+
+#: Side of the chunks a lazily opened file is cut into (in whole chunks of the file): large
+#: enough that the overlap between chunks is a small part of them, small enough for a worker.
+LAZY_CHUNK = 4096
+
+_DASK_MISSING = "{what} needs Dask: pip install skcrater[dask]"
 
 # Pillow's decompression-bomb guard stops at about 179 megapixels; planetary
 # mosaics are larger by design, and a file's header size is checked below instead.
@@ -66,6 +73,122 @@ def read_image(path):
         )
     image = _read_tiff(path) if suffix in (".tif", ".tiff") else _read_pillow(path)
     return _grayscale(image, path)
+
+
+def open_image(path, *, lazy=False):
+    """An image file as an array: lazily (a Dask array) for mosaics when ``lazy``.
+
+    A Zarr store (a ``.zarr`` path, or a folder holding ``zarr.json`` or
+    ``.zarray``) is always opened with Dask. With ``lazy``, a TIFF file is
+    opened lazily too when Dask and tifffile are installed (and read whole
+    otherwise); other files are read whole by :func:`read_image`.
+
+    Raises
+    ------
+    ImportError
+        For a Zarr store without Dask installed.
+    """
+    path = Path(os.fspath(path))
+    if _is_zarr(path):
+        return _lazy_zarr(path)
+    if lazy and path.suffix.lower() in (".tif", ".tiff") and path.is_file() and _has_lazy_tiff():
+        return _lazy_tiff(path)
+    return read_image(path)
+
+
+def _is_zarr(path):
+    return path.suffix.lower() == ".zarr" or (
+        path.is_dir() and ((path / "zarr.json").is_file() or (path / ".zarray").is_file())
+    )
+
+
+def _has_lazy_tiff():
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("dask", "tifffile", "zarr"))
+
+
+def _lazy_zarr(path):
+    try:
+        import dask.array as da
+    except ImportError:
+        raise ImportError(_DASK_MISSING.format(what=f"Reading the Zarr store {path}")) from None
+    if not path.exists():
+        raise FileNotFoundError(f"No Zarr store at {path}.")
+    try:
+        array = da.from_zarr(str(path))
+    except Exception as exc:  # zarr's errors differ between versions 2 and 3
+        raise ValueError(f"{path} is not a readable Zarr array: {exc}") from exc
+    return _lazy_grayscale(_lazy_chunks(array), path)
+
+
+class _TiffPixels:
+    """A TIFF file's pixels, read through tifffile's Zarr view on each access.
+
+    tifffile's store holds an open file and a lock, which cannot be pickled
+    to a ``dask.distributed`` worker; this object holds only the path and
+    opens the file again in each process that reads it.
+    """
+
+    def __init__(self, path):
+        self.path = str(path)
+        array = self._array()
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.chunks = array.chunks
+
+    def _array(self):
+        import tifffile
+        import zarr
+
+        array = getattr(self, "_open", None)
+        if array is None:
+            # level 0: the full resolution of a pyramidal TIFF
+            store = tifffile.imread(self.path, aszarr=True, level=0)
+            array = self._open = zarr.open(store, mode="r")
+        return array
+
+    def __getitem__(self, key):
+        return self._array()[key]
+
+    def __getstate__(self):
+        return {k: v for k, v in vars(self).items() if k != "_open"}
+
+
+def _lazy_tiff(path):
+    import dask.array as da
+    import tifffile
+
+    try:
+        pixels = _TiffPixels(path)
+    except (ValueError, OSError, KeyError, tifffile.TiffFileError) as exc:
+        raise ValueError(f"{path} is not a readable TIFF file: {exc}") from exc
+    stat = path.stat()
+    name = f"tiff-{da.core.tokenize(str(path.resolve()), stat.st_size, stat.st_mtime_ns)}"
+    array = da.from_array(pixels, chunks=pixels.chunks, name=name, asarray=True)
+    return _lazy_grayscale(_lazy_chunks(array), path)
+
+
+def _lazy_chunks(array):
+    """``array`` in chunks of about :data:`LAZY_CHUNK` pixels a side, each whole chunks of
+    the file (a file's own tiles or strips may be far smaller than a detector's window)."""
+    chunks = tuple(max(c[0], LAZY_CHUNK // c[0] * c[0]) if len(c) else 1 for c in array.chunks[:2])
+    return array.rechunk(chunks + array.chunksize[2:])
+
+
+def _lazy_grayscale(array, path):
+    """The checks of :func:`_grayscale`, on a lazy array's shape and type only."""
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        raise ValueError(
+            f"{path} is a colour image ({array.shape[-1]} channels); skcrater needs one "
+            "grayscale channel. Convert it first."
+        )
+    if array.ndim != 2:
+        raise ValueError(f"{path} holds an array of shape {array.shape}, not a 2-D image.")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{path} holds pixels of dtype {array.dtype}, not numbers.")
+    return array
 
 
 def _read_pillow(path):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import warnings
 import weakref
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, clone
@@ -255,7 +257,8 @@ class CraterDetector(BaseEstimator):
         ----------
         images : 2-D array, path, or list of them
             Grayscale images (integers or floats; paths to PGM, PNG or TIFF
-            files).
+            files, or Zarr stores). Dask arrays and Zarr stores are read into
+            memory: training images are small.
         catalogues : table, path, or list of them
             One crater table per image (``x``, ``y``, ``diameter`` in pixels;
             DataFrames, 3-column arrays or CSV paths); may be empty.
@@ -468,64 +471,107 @@ class CraterDetector(BaseEstimator):
 
         Parameters
         ----------
-        images : 2-D array, path, or list of them
-            Grayscale images, as in :meth:`fit`.
+        images : 2-D array, dask.array.Array, path, or list of them
+            Grayscale images, as in :meth:`fit`. A 2-D
+            :class:`dask.array.Array`, a Zarr store (a ``.zarr`` path) or,
+            with Dask installed, a TIFF file is scanned chunk by chunk on
+            Dask's current scheduler (threads, or a ``dask.distributed``
+            client), so that a mosaic need not fit in memory; the craters
+            are the same as the whole image in memory gives. See
+            :ref:`detection-dask`.
 
         Returns
         -------
         craters : list of pandas.DataFrame
             One table per image, highest score first: ``x`` (column), ``y``
             (row), ``diameter`` (pixels of the image) and ``score``.
+
+        Raises
+        ------
+        ValueError
+            For an image that is not 2-D, not numeric, smaller than the
+            window, holds NaN or infinite pixels, or a Dask array with chunks
+            smaller than the window.
+        ImportError
+            For a Zarr path without Dask installed.
         """
         check_is_fitted(self)
-        images = _check_images(images, self.window)
-        return [self._detect(image)[_TABLE].reset_index(drop=True) for image in images]
+        images = _check_images(images, self.window, lazy=True)
+        return [
+            self._detect(image, f"images[{k}]")[_TABLE].reset_index(drop=True)
+            for k, image in enumerate(images)
+        ]
 
     def score_map(self, image, scale=1.0):
         """Crater score of every window position of one image.
 
         Parameters
         ----------
-        image : 2-D array or path
-            A grayscale image.
+        image : 2-D array, dask.array.Array or path
+            A grayscale image; a Dask array, a Zarr store or (with Dask
+            installed) a TIFF file is scanned chunk by chunk, as in
+            :meth:`predict`.
         scale : float, default=1.0
             Pyramid level: the image is resized by ``scale`` first.
 
         Returns
         -------
-        scores : ndarray of shape (n_rows, n_cols)
+        scores : ndarray or dask.array.Array of shape (n_rows, n_cols)
             Element ``[i, j]`` is the probability of a crater in the window
             whose top-left pixel is ``(i * stride_, j * stride_)`` in the
-            image at that scale.
+            image at that scale. A lazy image gives a lazy Dask array (one
+            chunk per chunk of the image), whose values are the ones the
+            image in memory gives.
         """
         check_is_fitted(self)
         if not isinstance(scale, Real) or isinstance(scale, bool) or not scale > 0:
             raise ValueError(f"scale must be a positive number, got {scale!r}.")
-        (image,) = _check_images(image, self.window)
+        (image,) = _check_images(image, self.window, lazy=True)
         level = self._level(image, float(scale))
         if min(level.shape) < self.window:
             raise ValueError(
                 f"At scale {scale} the image is {level.shape[0]}x{level.shape[1]} pixels, "
                 f"smaller than the {self.window}-pixel window."
             )
+        if _is_dask_array(image):
+            from ._dask import dask_score_map
+
+            return dask_score_map(self, image, float(scale), "image")
         return self._scan(level, None)
 
-    def _detect(self, image):
+    def _detect(self, image, name="image"):
         """All detections of one image (with the ``scale`` they were found at)."""
         threshold = self.threshold_ if self.threshold == "auto" else float(self.threshold)
-        return self._finish(self._candidates(image, threshold), self.diameter_calibration_)
+        if _is_dask_array(image):
+            from ._dask import dask_candidates
+
+            candidates = dask_candidates(self, image, threshold, name)
+        else:
+            candidates = self._candidates(image, threshold)
+        return self._finish(candidates, self.diameter_calibration_)
 
     def _candidates(self, image, threshold):
-        """The peaks of every scale's map at or above ``threshold``, before suppression."""
-        import pandas as pd
+        """The peaks of every scale's map at or above ``threshold``, before suppression.
 
+        Rows come level by level (largest scale first), each level's highest
+        score first, ties in raster order (:func:`candidate_order`).
+        """
+        levels = {scale: self._level(image, scale) for scale in self.scales_}
+        levels = {s: level for s, level in levels.items() if min(level.shape) >= self.window}
+        maps = self._scan_levels(levels, self._progress(levels.values()))
+        return self._peak_table(maps, threshold)
+
+    def _scan_levels(self, levels, progress):
+        """``{scale: ScoreMap}`` of ``{scale: level}``, the levels largest first.
+
+        A level may be a piece of the whole level (the Dask path): its
+        ``cell_origin`` says which cell of the whole map its first one is.
+        """
         maps = {}
-        levels = [self._level(image, scale) for scale in self.scales_]
-        levels = [level for level in levels if min(level.shape) >= self.window]
-        progress = self._progress(levels)
-        for k, (scale, level) in enumerate(zip(self.scales_, levels, strict=False)):
+        for k, (scale, level) in enumerate(levels.items()):
             start = time.perf_counter()
-            maps[scale] = self._scan(level, progress)
+            origin = getattr(level, "cell_origin", (0, 0))
+            maps[scale] = ScoreMap(self._scan(level, progress), origin)
             if self.verbose > 1:
                 print(
                     f"CraterDetector: scale {k + 1}/{len(self.scales_)} ({scale:.3g}, "
@@ -533,6 +579,11 @@ class CraterDetector(BaseEstimator):
                     f"{time.perf_counter() - start:.1f} s",
                     file=sys.stderr,
                 )
+        return maps
+
+    def _peak_table(self, maps, threshold):
+        import pandas as pd
+
         rows = [self._peaks(maps, k, threshold) for k in range(len(maps))]
         return pd.concat(rows, ignore_index=True) if rows else _empty_table()
 
@@ -566,10 +617,10 @@ class CraterDetector(BaseEstimator):
         import pandas as pd
 
         scales = list(maps)
-        scale, scores = scales[k], maps[scales[k]]
+        scale, (scores, (row0, col0)) = scales[k], maps[scales[k]]
         low, high = self._check_range()
-        radius = 0.25 * np.sqrt(low * high) / self.stride_
-        rows, cols, values = map_peaks(scores, threshold=threshold, min_distance=radius)
+        rows, cols, values = map_peaks(scores, threshold=threshold, min_distance=self._radius())
+        rows, cols = rows + row0, cols + col0
         centre = (self.window - 1) / 2
         x = from_scaled(cols * self.stride_ + centre, scale)
         y = from_scaled(rows * self.stride_ + centre, scale)
@@ -595,14 +646,19 @@ class CraterDetector(BaseEstimator):
         for column, level in enumerate((k - 1, k, k + 1)):
             if not 0 <= level < len(scales):
                 continue
-            scale, scores = scales[level], maps[scales[level]]
-            i = np.rint((to_scaled(y, scale) - centre) / self.stride_).astype(np.intp)
-            j = np.rint((to_scaled(x, scale) - centre) / self.stride_).astype(np.intp)
+            scale, (scores, (row0, col0)) = scales[level], maps[scales[level]]
+            i = np.rint((to_scaled(y, scale) - centre) / self.stride_).astype(np.intp) - row0
+            j = np.rint((to_scaled(x, scale) - centre) / self.stride_).astype(np.intp) - col0
             inside = (i >= 0) & (i < scores.shape[0]) & (j >= 0) & (j < scores.shape[1])
             logs[:, column] = np.log(scale)
             found[inside, column] = scores[i[inside], j[inside]]
         found[:, 1] = values
         return logs, found
+
+    def _radius(self):
+        """Fewest map cells between two peaks of one level (:func:`map_peaks`)."""
+        low, high = self._check_range()
+        return 0.25 * np.sqrt(low * high) / self.stride_
 
     # ----------------------------------------------------------------- scan
     def _scan_stride(self):
@@ -653,16 +709,37 @@ class CraterDetector(BaseEstimator):
         return out
 
 
+class ScoreMap(NamedTuple):
+    """Scores of a level's windows, or of a block of them that starts at cell ``origin``."""
+
+    scores: np.ndarray
+    origin: tuple
+
+
+def candidate_order(table):
+    """``table``'s rows in the order :meth:`CraterDetector._candidates` gives them.
+
+    Suppression lets the earlier of two equal scores win, so candidates
+    gathered in another order (chunk by chunk) are put back in this one.
+    """
+    return table.sort_values(
+        ["scale", "score", "y", "x"], ascending=[False, False, True, True], kind="stable"
+    ).reset_index(drop=True)
+
+
 #: The dense rewrite of each fitted network, built once and dropped with the network.
 _DENSE_VERSIONS = weakref.WeakKeyDictionary()
+# the chunks of a Dask image are scanned on several threads at once, each wanting the rewrite
+_DENSE_LOCK = threading.Lock()
 
 
 def _dense_version(network):
     """(compiled fully convolutional network, its step) of a fitted Keras network, cached."""
-    if network not in _DENSE_VERSIONS:
-        dense = scan_function(fully_convolutional(network))
-        _DENSE_VERSIONS[network] = (dense, total_stride(network))
-    return _DENSE_VERSIONS[network]
+    with _DENSE_LOCK:
+        if network not in _DENSE_VERSIONS:
+            dense = scan_function(fully_convolutional(network))
+            _DENSE_VERSIONS[network] = (dense, total_stride(network))
+        return _DENSE_VERSIONS[network]
 
 
 def network_scale(estimator):
@@ -709,13 +786,26 @@ def _scores(result):
     }
 
 
-def _check_images(images, window):
-    """A list of checked 2-D images, as given (integers are divided by their type's
-    maximum band by band, when they are scanned)."""
-    from .._imageio import read_image
+def _is_dask_array(x):
+    # without dask imported, nothing can be a dask array: no need to import it to ask
+    array = sys.modules.get("dask.array")
+    return array is not None and isinstance(x, array.Array)
 
-    if isinstance(images, str | os.PathLike) or (
-        isinstance(images, np.ndarray) and images.ndim == 2
+
+def _check_images(images, window, lazy=False):
+    """A list of checked 2-D images, as given (integers are divided by their type's
+    maximum band by band, when they are scanned).
+
+    ``lazy``: Dask arrays stay lazy (checked without computing them) and
+    Zarr stores and TIFF files are opened lazily (TIFF only with Dask
+    installed); otherwise everything is read into memory.
+    """
+    from .._imageio import open_image
+
+    if (
+        isinstance(images, str | os.PathLike)
+        or (isinstance(images, np.ndarray) and images.ndim == 2)
+        or _is_dask_array(images)
     ):
         images = [images]
     if isinstance(images, np.ndarray) and images.ndim == 3 and images.shape[-1] in (3, 4):
@@ -726,8 +816,13 @@ def _check_images(images, window):
     out = []
     for k, image in enumerate(images):
         if isinstance(image, str | os.PathLike):
-            image = read_image(image)
-        out.append(_check_image(image, window, f"images[{k}]"))
+            image = open_image(image, lazy=lazy)
+        if _is_dask_array(image) and lazy:
+            from ._dask import check_dask_image
+
+            out.append(check_dask_image(image, window, f"images[{k}]"))
+        else:
+            out.append(_check_image(image, window, f"images[{k}]"))
     if not out:
         raise ValueError("images is empty: give at least one image.")
     return out
