@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["local_contrast_layer", "register_layers"]
+__all__ = ["local_contrast_layer", "new_with_layers", "register_layers"]
 
 
 @functools.cache
@@ -65,3 +65,15 @@ def local_contrast_layer(size=15, epsilon=1e-3, **kwargs):
 def register_layers():
     """Register skcrater's layers with Keras (for loading saved networks)."""
     _layer_class()
+
+
+def new_with_layers(cls, holds_keras):
+    """A bare ``cls`` for pickle to fill, Keras told of skcrater's layers first if needed.
+
+    A pickled network is rebuilt inside its estimator's state, and in a fresh
+    process (a Dask or joblib worker) nothing has imported skcrater's layers
+    by then: Keras would not know them.
+    """
+    if holds_keras:
+        register_layers()
+    return cls.__new__(cls)

@@ -321,6 +321,12 @@ default=None
         self.lr_schedule = lr_schedule
         self.max_shift = max_shift
 
+    def __reduce_ex__(self, protocol):
+        from ._layers import new_with_layers
+
+        holds_keras = getattr(self, "model_", None) is not None
+        return (new_with_layers, (type(self), holds_keras), self.__getstate__())
+
     @classmethod
     def recommended(cls, **params):
         """skcrater's recommended configuration, unfitted.

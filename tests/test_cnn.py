@@ -408,6 +408,23 @@ def test_clone_pickle_and_params(fitted):
     assert fresh.set_params(epochs=7).epochs == 7
 
 
+def test_a_fresh_process_unpickles_a_network_with_skcrater_layers(tmp_path):
+    # preprocessing="local" puts skcrater's own Keras layer in the network; a fresh
+    # process (a Dask or joblib worker) has not imported it when the network is rebuilt
+    X, y = make_blob_images(n=40, side=24)
+    clf = CraterCNNClassifier(**{**TINY_CNN, "epochs": 1}, preprocessing="local", local_size=5)
+    clf.fit(X, y)
+    (tmp_path / "clf.pkl").write_bytes(pickle.dumps(clf))
+    np.save(tmp_path / "X.npy", X)
+    code = (
+        "import pickle, sys, numpy as np\n"
+        "clf = pickle.loads(open('clf.pkl', 'rb').read())\n"
+        "np.save('p.npy', clf.predict_proba(np.load('X.npy')))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=tmp_path)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), clf.predict_proba(X), atol=1e-6)
+
+
 def test_integer_cv_is_stratified_and_cross_val_score_f1(blob_images):
     X, y = blob_images
     est = tiny(epochs=1)
