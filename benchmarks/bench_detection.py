@@ -272,8 +272,12 @@ print(json.dumps({{"side": {side}, "band_pixels": {band_pixels}, "image_mib": mo
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def dask_scaling(side, workers, chunk):
-    """Megapixels per second and peak memory per worker of ``predict`` on a lazy mosaic."""
+def dask_scaling(side, workers, chunk, tf_threads=None):
+    """Megapixels per second and peak memory per worker of ``predict`` on a lazy mosaic.
+
+    ``tf_threads`` limits TensorFlow's threads on each worker, as one core per
+    worker of a cluster would; None leaves it to use every core.
+    """
     import dask.array as da
     from distributed import Client, LocalCluster
 
@@ -289,6 +293,8 @@ def dask_scaling(side, workers, chunk):
             ) as cluster,
             Client(cluster) as client,
         ):
+            if tf_threads is not None:
+                client.run(_limit_tf_threads, tf_threads)
             # TensorFlow's start and the network's dense version, on every worker, not timed
             detector.predict(da.from_array(np.tile(tile, (1, n_workers)), chunks=tile.shape))
             start = time.perf_counter()
@@ -315,9 +321,18 @@ def dask_scaling(side, workers, chunk):
         " 1 epoch on a 400 x 400 synthetic scene (speed only, not quality)",
         "scales": len(detector.scales_),
         "stride": int(detector.stride_),
+        "tf_threads_per_worker": tf_threads or "all cores",
         "runs": runs,
         "scaling": round(last / first, 2),
     }
+
+
+def _limit_tf_threads(n):
+    """Run on a fresh worker before its first scan, while TensorFlow's threads can be set."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
 def _speed_detector():
@@ -359,6 +374,9 @@ def main(argv=None):
     parser.add_argument("--dask-size", type=int, default=20000, metavar="SIDE")
     parser.add_argument("--dask-workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dask-chunk", type=int, default=4096)
+    parser.add_argument(
+        "--dask-tf-threads", type=int, help="TensorFlow threads per worker (default: all cores)"
+    )
     parser.add_argument("--out")
     args = parser.parse_args(argv)
 
@@ -379,7 +397,9 @@ def main(argv=None):
         results["memory"] = memory(args.memory, args.band_pixels)
         print(json.dumps(results["memory"]), flush=True)
     if args.dask:
-        results["dask"] = dask_scaling(args.dask_size, args.dask_workers, args.dask_chunk)
+        results["dask"] = dask_scaling(
+            args.dask_size, args.dask_workers, args.dask_chunk, args.dask_tf_threads
+        )
     results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     text = json.dumps(results, indent=1)
     if args.out:

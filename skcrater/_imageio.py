@@ -119,7 +119,7 @@ def _lazy_zarr(path):
         array = da.from_zarr(str(path))
     except Exception as exc:  # zarr's errors differ between versions 2 and 3
         raise ValueError(f"{path} is not a readable Zarr array: {exc}") from exc
-    return _lazy_grayscale(_lazy_chunks(array), path)
+    return _grayscale(_lazy_chunks(array), path)
 
 
 class _TiffPixels:
@@ -165,7 +165,7 @@ def _lazy_tiff(path):
     stat = path.stat()
     name = f"tiff-{da.core.tokenize(str(path.resolve()), stat.st_size, stat.st_mtime_ns)}"
     array = da.from_array(pixels, chunks=pixels.chunks, name=name, asarray=True)
-    return _lazy_grayscale(_lazy_chunks(array), path)
+    return _grayscale(_lazy_chunks(array), path)
 
 
 def _lazy_chunks(array):
@@ -173,22 +173,6 @@ def _lazy_chunks(array):
     the file (a file's own tiles or strips may be far smaller than a detector's window)."""
     chunks = tuple(max(c[0], LAZY_CHUNK // c[0] * c[0]) if len(c) else 1 for c in array.chunks[:2])
     return array.rechunk(chunks + array.chunksize[2:])
-
-
-def _lazy_grayscale(array, path):
-    """The checks of :func:`_grayscale`, on a lazy array's shape and type only."""
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        raise ValueError(
-            f"{path} is a colour image ({array.shape[-1]} channels); skcrater needs one "
-            "grayscale channel. Convert it first."
-        )
-    if array.ndim != 2:
-        raise ValueError(f"{path} holds an array of shape {array.shape}, not a 2-D image.")
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{path} holds pixels of dtype {array.dtype}, not numbers.")
-    return array
 
 
 def _read_pillow(path):
@@ -221,7 +205,10 @@ def _read_tiff(path):
 
 
 def _grayscale(image, path):
-    image = np.asarray(image)
+    """``image`` as one grayscale channel, checked on its shape and type only, so that a
+    lazy (Dask) array is checked without reading it."""
+    if not hasattr(image, "dtype"):
+        image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 3 and image.shape[-1] in (3, 4):
