@@ -159,6 +159,41 @@ default=None
         halves it whenever the validation loss stalls for ``max(2, patience
         // 3)`` epochs (3 without ``patience``; needs a validation split).
         None keeps it constant.
+    unlabeled_weight : float, default=0.0
+        Weight of consistency training on unlabelled tiles (``y == -1`` rows
+        and ``X_unlabeled`` in :meth:`fit`), FixMatch-style: in every step,
+        the network's prediction on a weakly augmented view of each
+        unlabelled tile (the training augmentation, ``augment`` and
+        ``max_shift``, with dropout off) is its pseudo-label where it is
+        confident enough (``unlabeled_threshold``), and the network is
+        trained to give that label to a strongly augmented view of the same
+        tile (``unlabeled_augment``), with this weight on that loss beside
+        the supervised one. ``0`` (the default) trains on the labelled tiles
+        alone, exactly as without unlabelled tiles. Validation, the best
+        epoch and early stopping use labelled tiles only. See the user guide
+        ("Consistency training") for where it pays and where it does not.
+    unlabeled_threshold : float or dict, default=0.95
+        Confidence, ``max(p, 1 - p)``, that an unlabelled tile's weak-view
+        prediction needs to become a pseudo-label, in (0, 1]; ``1.0`` uses
+        none. A dict gives one per class label (a class left out gets no
+        pseudo-labels). The share of unlabelled tiles that passed, per epoch,
+        is ``history_["unlabeled_share"]``.
+    unlabeled_entropy_weight : float, default=0.0
+        Weight of entropy minimisation on the unlabelled tiles: the mean
+        binary entropy of the network's predictions on their weak views
+        (dropout on) is added to the loss, which pushes the decision
+        boundary away from them. Works with or without ``unlabeled_weight``.
+    unlabeled_ratio : int, default=1
+        Unlabelled tiles per labelled tile in each training step (FixMatch's
+        mu); the unlabelled tiles are cycled in fresh random orders.
+    unlabeled_augment : tuple of str, default=("gamma", "contrast", "blur", "noise", "cutout")
+        The strong view's operations, all of which keep the direction of
+        the light (no mirror or rotation beyond the weak view's): a gamma in
+        [0.6, 1.6], contrast x[0.6, 1.4] and a brightness shift, a 3x3 blur
+        (half the tiles), Gaussian noise up to 10% of the tile's standard
+        deviation, a cutout square of a quarter to a third of the side.
+        Under ``preprocessing="standardize"`` the tile is standardised
+        again afterwards, which undoes contrast and brightness.
 
     Attributes
     ----------
@@ -186,7 +221,11 @@ default=None
         ``classes_[1]``.
     history_ : dict of str to list of float
         Per-epoch training record (``loss``, ``accuracy`` and, with a
-        validation split, ``val_loss``, ``val_accuracy``).
+        validation split, ``val_loss``, ``val_accuracy``). Trained with
+        unlabelled tiles (``unlabeled_weight`` or
+        ``unlabeled_entropy_weight`` > 0), also ``unlabeled_share``, the
+        share of unlabelled tiles whose pseudo-label passed the threshold,
+        and ``unlabeled_loss``, the consistency loss before its weight.
     best_epoch_ : int
         The (1-based) epoch whose weights were kept.
     n_epochs_ : int
@@ -546,14 +585,20 @@ default=None
             shape = image_shape if in_y.ndim == 2 else None
             parts.append(to_images(in_y, image_shape=shape, estimator_name=name)[0])
         if X_unlabeled is not None:
-            parts.append(
-                check_images(
-                    X_unlabeled,
-                    image_shape=image_shape,
-                    estimator_name=name,
-                    input_name="X_unlabeled",
-                )[0]
-            )
+            pixels = check_pixels(X_unlabeled, estimator_name=name, input_name="X_unlabeled")
+            flat = pixels.ndim == 2 and pixels.shape[1] == image_shape[0] * image_shape[1]
+            if pixels.ndim == 2 and not flat:
+                found = f"rows of {pixels.shape[1]} pixels"
+            elif pixels.ndim > 2 and tuple(pixels.shape[1:3]) != tuple(image_shape):
+                found = f"tiles of {pixels.shape[1]}x{pixels.shape[2]} pixels"
+            else:
+                found = None
+            if found is not None:
+                raise ValueError(
+                    f"X_unlabeled holds {found}, but the tiles of X are "
+                    f"{image_shape[0]}x{image_shape[1]}: give unlabelled tiles of the same shape."
+                )
+            parts.append(to_images(pixels, image_shape=image_shape, estimator_name=name)[0])
         if not parts:
             return None
         pool = (
