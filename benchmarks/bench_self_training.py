@@ -37,6 +37,9 @@ self-training (``SelfTrainingWrapper``), one fit per seed, paired per seed:
   spatial block; trained on the training blocks' tiles as they are, applied
   to darkened, contrast-reduced copies of the held-out blocks' tiles, which
   are also the unlabelled pool (training tiles are never scored);
+* ``west``: Cohen28 West alone, the held-out fifth of a stratified split as
+  pool and test tiles, to choose the semi-supervised parameters without
+  Center;
 * ``hrsc_cv`` (protocol 2): HRSC48 grouped folds (``--n-splits``, first
   ``--max-folds``), pool = the 1500 unlabelled tiles and the held-out fold's
   tiles, unlabelled.
@@ -160,7 +163,7 @@ def main(argv=None):
     parser.add_argument(
         "--protocol",
         default="selftraining",
-        choices=["selftraining", "cohen28", "exposure", "hrsc_cv"],
+        choices=["selftraining", "cohen28", "west", "exposure", "hrsc_cv"],
         help="selftraining: the comparison above; the others: see the module docstring",
     )
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
@@ -175,7 +178,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.protocol != "selftraining":
-        if args.data == str(DEFAULT_DATA) and args.protocol == "cohen28":
+        if args.data == str(DEFAULT_DATA) and args.protocol in ("cohen28", "west"):
             args.data = str(DEFAULT_DATA.parent / "cohen28")
         report = semi_protocol(args, lambda msg: print(msg, file=sys.stderr, flush=True))
         text = json.dumps(report, indent=2)
@@ -337,6 +340,20 @@ def semi_protocol(args, log):
         description = (
             "Cohen28: fit on West (2371 labelled), Center's 994 tiles as the unlabelled "
             "pool, scored on Center's labels; one fit per seed"
+        )
+    elif args.protocol == "west":
+        from sklearn.model_selection import StratifiedKFold
+
+        X, y = np.load(d / "west_X.npy"), np.load(d / "west_y.npy")
+        cv = StratifiedKFold(5, shuffle=True, random_state=0)
+        for k, (train, test) in enumerate(cv.split(X, y)):
+            if k >= args.max_folds:
+                break
+            splits.append((f"fold{k}", X[train], y[train], X[test], X[test], y[test], None))
+        description = (
+            f"Cohen28 West only (tuning without Center): StratifiedKFold(5, shuffle, seed 0), "
+            f"first {args.max_folds} fold(s); the held-out fifth is the unlabelled pool and "
+            "is scored"
         )
     else:
         X, y, groups, pool = load(d)

@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import TINY_CNN
 from sklearn.base import clone
 
 from skcrater import CraterCNNClassifier, SelfTrainingWrapper
 from skcrater._consistency import STRONG_AUGMENTATIONS, strong_augment
 from skcrater.datasets import make_craters
 from skcrater.model_selection import SemiSupervisedKFold
-
-from conftest import TINY_CNN
 
 SEMI = dict(TINY_CNN, random_state=0, augment="flip_ud", max_shift=1)
 
@@ -172,3 +171,29 @@ def test_semi_supervised_kfold_keeps_minus_one_out_of_test(data):
     for train, test in SemiSupervisedKFold(3).split(Xa, ya):
         assert (ya[test] != -1).all()
         assert (ya[train] == -1).sum() == len(U)
+
+
+def test_optuna_search_tunes_the_unlabelled_weight(data):
+    optuna = pytest.importorskip("optuna")
+    from skcrater import OptunaSearch
+
+    X, y, U = data
+    Xa, ya = _with_pool(X, y, U)
+    space = {
+        "unlabeled_weight": optuna.distributions.FloatDistribution(0.0, 2.0),
+        "unlabeled_threshold": optuna.distributions.FloatDistribution(0.6, 0.99),
+    }
+    search = OptunaSearch(
+        CraterCNNClassifier(**SEMI),
+        space,
+        cv=SemiSupervisedKFold(2),
+        n_trials=2,
+        max_epochs=2,
+        random_state=0,
+    ).fit(Xa, ya)
+    assert 0.0 <= search.best_params_["unlabeled_weight"] <= 2.0
+    assert len(search.study_.trials) == 2
+    best = search.best_estimator_
+    assert best.classes_.tolist() == [0, 1]
+    if best.unlabeled_weight > 0:
+        assert "unlabeled_share" in best.history_
