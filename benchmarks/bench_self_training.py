@@ -56,6 +56,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -266,8 +267,8 @@ def make_semi(name, seed):
 
     base, _, extra = name.partition(":")
     overrides = {}
-    for item in filter(None, extra.split(",")):
-        key, value = item.split("=")
+    for item in filter(None, re.split(r",(?=\w+=)", extra)):
+        key, value = item.split("=", 1)
         overrides[key] = json.loads(value)
     if base == "selftrain":
         return SelfTrainingWrapper(
