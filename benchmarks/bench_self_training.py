@@ -269,14 +269,17 @@ def make_semi(name, seed):
     overrides = {}
     for item in filter(None, re.split(r",(?=\w+=)", extra)):
         key, value = item.split("=", 1)
-        overrides[key] = json.loads(value)
+        value = json.loads(value)
+        if isinstance(value, dict):  # per-class thresholds: JSON keys are strings
+            value = {int(k): v for k, v in value.items()}
+        overrides[key] = value
     if base == "selftrain":
         return SelfTrainingWrapper(
             CraterCNNClassifier.recommended(random_state=seed, **overrides),
             threshold=0.9,
             max_iter=2,
         )
-    return CraterCNNClassifier.recommended(random_state=seed, **SEMI_CONFIGS[base], **overrides)
+    return CraterCNNClassifier.recommended(random_state=seed, **{**SEMI_CONFIGS[base], **overrides})
 
 
 def fit_semi(model, X, y, U):
