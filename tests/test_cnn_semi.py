@@ -197,3 +197,16 @@ def test_optuna_search_tunes_the_unlabelled_weight(data):
     assert best.classes_.tolist() == [0, 1]
     if best.unlabeled_weight > 0:
         assert "unlabeled_share" in best.history_
+
+
+def test_save_and_load_a_consistency_model(data, tmp_path):
+    from skcrater import load, save
+
+    X, y, U = data
+    clf = CraterCNNClassifier(
+        **SEMI, unlabeled_weight=1.0, unlabeled_threshold={0: 0.9, 1: 0.95}
+    ).fit(X, y, X_unlabeled=U)
+    save(clf, tmp_path / "model.skcrater")
+    back = load(tmp_path / "model.skcrater")
+    assert back.get_params() == clf.get_params()
+    assert np.array_equal(back.predict_proba(X), clf.predict_proba(X))
