@@ -154,6 +154,10 @@ def _trainer_class():
             self.entropy_weight = float(entropy_weight)
             # confidence each predicted class needs; 1.0 (or more) turns it off
             self.thresholds = tuple(float(t) for t in thresholds)
+            # scales both unlabelled terms; 1.0 unless a warm-up ramps it up
+            self.ramp = self.add_weight(
+                shape=(), initializer="ones", trainable=False, name="unlabeled_ramp"
+            )
             self.loss_tracker = keras.metrics.Mean(name="loss")
             self.accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
             self.share = keras.metrics.Mean(name="unlabeled_share")
@@ -188,11 +192,11 @@ def _trainer_class():
                         tf.reshape(pseudo, (-1, 1)), p_strong
                     )
                     unlabeled = tf.reduce_mean(mask * per_tile)
-                    loss = loss + self.weight * unlabeled
+                    loss = loss + self.ramp * self.weight * unlabeled
                 if self.entropy_weight > 0:
                     q = tf.clip_by_value(self.network(u_weak, training=True), 1e-7, 1 - 1e-7)
                     entropy = -(q * tf.math.log(q) + (1 - q) * tf.math.log(1 - q))
-                    loss = loss + self.entropy_weight * tf.reduce_mean(entropy)
+                    loss = loss + self.ramp * self.entropy_weight * tf.reduce_mean(entropy)
             variables = self.network.trainable_variables
             gradients = tape.gradient(loss, variables)
             self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
@@ -212,13 +216,41 @@ def _trainer_class():
     return ConsistencyTrainer
 
 
+def _ramp_callback(warmup):
+    import keras
+
+    class Ramp(keras.callbacks.Callback):
+        """Raise the unlabelled terms' scale linearly from 0 to 1 over ``warmup`` epochs."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.ramp.assign(min(1.0, epoch / warmup))
+
+    return Ramp()
+
+
 def fit_consistency(
-    network, batches, *, weight, entropy_weight, thresholds, epochs, val_data, callbacks, verbose
+    network,
+    batches,
+    *,
+    weight,
+    entropy_weight,
+    thresholds,
+    epochs,
+    val_data,
+    callbacks,
+    verbose,
+    warmup=0,
 ):
-    """Train ``network`` in place with consistency batches; return Keras' history dict."""
+    """Train ``network`` in place with consistency batches; return Keras' history dict.
+
+    With ``warmup`` > 0 the unlabelled terms start at 0 and reach their
+    weights after ``warmup`` epochs (linearly).
+    """
     trainer = _trainer_class()(
         network, weight=weight, entropy_weight=entropy_weight, thresholds=thresholds
     )
+    if warmup:
+        callbacks = [_ramp_callback(warmup), *callbacks]
     # the network's own optimizer: a warm_start fit goes on with its state
     trainer.compile(optimizer=network.optimizer)
     return trainer.fit(

@@ -194,6 +194,11 @@ default=None
         deviation, a cutout square of a quarter to a third of the side.
         Under ``preprocessing="standardize"`` the tile is standardised
         again afterwards, which undoes contrast and brightness.
+    unlabeled_warmup : int, default=0
+        Epochs over which the unlabelled terms (``unlabeled_weight`` and
+        ``unlabeled_entropy_weight``) grow linearly from 0 to their weights,
+        so that pseudo-labels start from a network trained on the labelled
+        tiles; 0 applies them in full from the first epoch.
 
     Attributes
     ----------
@@ -313,6 +318,7 @@ default=None
         "unlabeled_entropy_weight": [Interval(Real, 0, None, closed="left")],
         "unlabeled_ratio": [Interval(Integral, 1, None, closed="left")],
         "unlabeled_augment": ["array-like"],
+        "unlabeled_warmup": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -345,6 +351,7 @@ default=None
         unlabeled_entropy_weight=0.0,
         unlabeled_ratio=1,
         unlabeled_augment=STRONG_AUGMENTATIONS,
+        unlabeled_warmup=0,
     ):
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
@@ -373,6 +380,7 @@ default=None
         self.unlabeled_entropy_weight = unlabeled_entropy_weight
         self.unlabeled_ratio = unlabeled_ratio
         self.unlabeled_augment = unlabeled_augment
+        self.unlabeled_warmup = unlabeled_warmup
 
     @classmethod
     def recommended(cls, **params):
@@ -946,6 +954,7 @@ default=None
             val_data=val_data,
             callbacks=callbacks,
             verbose=self.verbose,
+            warmup=int(self.unlabeled_warmup),
         )
 
     def _training_batches(self, x, y01, weights, seed):

@@ -210,3 +210,15 @@ def test_save_and_load_a_consistency_model(data, tmp_path):
     back = load(tmp_path / "model.skcrater")
     assert back.get_params() == clf.get_params()
     assert np.array_equal(back.predict_proba(X), clf.predict_proba(X))
+
+
+def test_warmup_delays_the_unlabelled_terms(data):
+    X, y, U = data
+    params = dict(SEMI, epochs=3, validation_fraction=0.0, unlabeled_threshold=0.5)
+    plain = CraterCNNClassifier(**params).fit(X, y)
+    warm = CraterCNNClassifier(**params, unlabeled_weight=1.0, unlabeled_warmup=5)
+    warm.fit(X, y, X_unlabeled=U)
+    # the first epoch has a scale of 0: its loss is the supervised loss alone
+    assert warm.history_["loss"][0] == pytest.approx(plain.history_["loss"][0], rel=0.05)
+    full = CraterCNNClassifier(**params, unlabeled_weight=1.0).fit(X, y, X_unlabeled=U)
+    assert full.history_["loss"][0] > warm.history_["loss"][0]
