@@ -24,6 +24,30 @@ Usage::
 
     nice -n 10 python benchmarks/bench_self_training.py [--data DIR] [--n-splits 5]
         [--epochs 25] [--quick] [--only cnn,recipe,balanced]
+
+``--protocol`` chooses other comparisons of the semi-supervised modes of
+:class:`skcrater.CraterCNNClassifier` (consistency training,
+``unlabeled_weight``; entropy minimisation, ``unlabeled_entropy_weight``)
+against the supervised ``CraterCNNClassifier.recommended()`` and the recipe
+self-training (``SelfTrainingWrapper``), one fit per seed, paired per seed:
+
+* ``cohen28`` (protocol 1): trained on Cohen28 West (labelled) with Center's
+  tiles as the unlabelled pool, scored on Center's labels;
+* ``exposure`` (protocol 3): HRSC48, one ``StratifiedGroupKFold(5)`` split by
+  spatial block; trained on the training blocks' tiles as they are, applied
+  to darkened, contrast-reduced copies of the held-out blocks' tiles, which
+  are also the unlabelled pool (training tiles are never scored);
+* ``west``: Cohen28 West alone, the held-out fifth of a stratified split as
+  pool and test tiles, to choose the semi-supervised parameters without
+  Center;
+* ``hrsc_cv`` (protocol 2): HRSC48 grouped folds (``--n-splits``, first
+  ``--max-folds``), pool = the 1500 unlabelled tiles and the held-out fold's
+  tiles, unlabelled.
+
+::
+
+    nice -n 10 python benchmarks/bench_self_training.py --protocol cohen28 \
+        --seeds 0 1 2 --configs supervised selftrain consistency entropy combined
 """
 
 from __future__ import annotations
@@ -32,6 +56,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -136,7 +161,32 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2 folds, 2 epochs, 300 unlabelled"
     )
+    parser.add_argument(
+        "--protocol",
+        default="selftraining",
+        choices=["selftraining", "cohen28", "west", "exposure", "hrsc_cv"],
+        help="selftraining: the comparison above; the others: see the module docstring",
+    )
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument(
+        "--configs",
+        nargs="*",
+        default=["supervised", "selftrain", "consistency", "entropy", "combined"],
+        help="protocols 1-3: the first is the reference of the paired differences; "
+        "NAME:key=value,... overrides parameters (JSON values)",
+    )
+    parser.add_argument("--max-folds", type=int, default=1, help="protocols 2-3")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.protocol != "selftraining":
+        if args.data == str(DEFAULT_DATA) and args.protocol in ("cohen28", "west"):
+            args.data = str(DEFAULT_DATA.parent / "cohen28")
+        report = semi_protocol(args, lambda msg: print(msg, file=sys.stderr, flush=True))
+        text = json.dumps(report, indent=2)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n")
+        return
     if args.quick:
         args.n_splits, args.epochs, args.retrain_epochs = 2, 2, 2
 
@@ -195,6 +245,180 @@ def main(argv=None):
         "results": results,
     }
     print(json.dumps(report, indent=2))
+
+
+# ------------------------------------------------- semi-supervised CNN modes
+#: Parameters of the semi-supervised modes, added to ``recommended()``; fixed
+#: before any Center or held-out score was seen (FixMatch's defaults: weight
+#: 1, confidence 0.95; one unlabelled tile per labelled one, as the pools are
+#: smaller than the labelled sets).
+SEMI_CONFIGS = {
+    "supervised": {},
+    "consistency": dict(unlabeled_weight=1.0, unlabeled_threshold=0.95),
+    "entropy": dict(unlabeled_entropy_weight=0.1),
+    "combined": dict(unlabeled_weight=1.0, unlabeled_threshold=0.95, unlabeled_entropy_weight=0.1),
+}
+
+
+def make_semi(name, seed):
+    """An unfitted model of ``SEMI_CONFIGS`` (``name:key=value,...`` overrides) or
+    ``selftrain`` (the recipe self-training around the supervised preset)."""
+    from skcrater import CraterCNNClassifier, SelfTrainingWrapper
+
+    base, _, extra = name.partition(":")
+    overrides = {}
+    for item in filter(None, re.split(r",(?=\w+=)", extra)):
+        key, value = item.split("=", 1)
+        value = json.loads(value)
+        if isinstance(value, dict):  # per-class thresholds: JSON keys are strings
+            value = {int(k): v for k, v in value.items()}
+        overrides[key] = value
+    if base == "selftrain":
+        return SelfTrainingWrapper(
+            CraterCNNClassifier.recommended(random_state=seed, **overrides),
+            threshold=0.9,
+            max_iter=2,
+        )
+    return CraterCNNClassifier.recommended(random_state=seed, **{**SEMI_CONFIGS[base], **overrides})
+
+
+def fit_semi(model, X, y, U):
+    """Fit with the unlabelled pool ``U`` (None: supervised)."""
+    start = time.perf_counter()
+    if U is None or not _semi(model):
+        model.fit(X, y)
+    else:
+        model.fit(X, y, X_unlabeled=U)
+    return time.perf_counter() - start
+
+
+def _semi(model):
+    if hasattr(model, "retrain"):
+        return True
+    return model.unlabeled_weight > 0 or model.unlabeled_entropy_weight > 0
+
+
+def score_semi(model, X, y, seconds):
+    from sklearn.metrics import f1_score
+
+    pred = model.predict(X)
+    row = {
+        "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+        "f1": round(float(f1_score(y, pred)), 4),
+        "fit_seconds": round(seconds, 1),
+    }
+    inner = getattr(model, "estimator_", model)
+    row["epochs"] = getattr(inner, "n_epochs_", None)
+    share = inner.history_.get("unlabeled_share")
+    if share:
+        row["unlabeled_share_first_last"] = [round(share[0], 3), round(share[-1], 3)]
+    if hasattr(model, "pseudo_label_counts_"):
+        row["pseudo_labels_added"] = model.pseudo_label_counts_.sum(axis=0).tolist()
+    return row
+
+
+def darken(X):
+    """The exposure shift of protocol 3: contrast halved about the tile mean,
+    darkened to 60%, a gamma of 1.5, rounded back to uint8 grey levels.
+
+    Unlike a purely linear change (which per-tile standardisation undoes
+    exactly), the gamma and the rounding to fewer grey levels change what a
+    standardised tile looks like."""
+    X = X.astype(np.float64)
+    mean = X.mean(axis=1, keepdims=True)
+    low = np.clip(0.6 * (mean + 0.5 * (X - mean)), 0, 255)
+    return np.round(255.0 * (low / 255.0) ** 1.5).astype(np.uint8)
+
+
+def semi_protocol(args, log):
+    """Protocols 1-3 (see the module docstring): per seed and config, one row."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    d = Path(args.data)
+    splits = []  # (label, X_train, y_train, U, X_test, y_test, X_test before a shift)
+    if args.protocol == "cohen28":
+        X, y = np.load(d / "west_X.npy"), np.load(d / "west_y.npy")
+        Xc, yc = np.load(d / "center_X.npy"), np.load(d / "center_y.npy")
+        splits.append(("west->center", X, y, Xc, Xc, yc, None))  # Center's labels only score
+        description = (
+            "Cohen28: fit on West (2371 labelled), Center's 994 tiles as the unlabelled "
+            "pool, scored on Center's labels; one fit per seed"
+        )
+    elif args.protocol == "west":
+        from sklearn.model_selection import StratifiedKFold
+
+        X, y = np.load(d / "west_X.npy"), np.load(d / "west_y.npy")
+        cv = StratifiedKFold(5, shuffle=True, random_state=0)
+        for k, (train, test) in enumerate(cv.split(X, y)):
+            if k >= args.max_folds:
+                break
+            splits.append((f"fold{k}", X[train], y[train], X[test], X[test], y[test], None))
+        description = (
+            f"Cohen28 West only (tuning without Center): StratifiedKFold(5, shuffle, seed 0), "
+            f"first {args.max_folds} fold(s); the held-out fifth is the unlabelled pool and "
+            "is scored"
+        )
+    else:
+        X, y, groups, pool = load(d)
+        cv = StratifiedGroupKFold(args.n_splits, shuffle=True, random_state=0)
+        for k, (train, test) in enumerate(cv.split(X, y, groups)):
+            if k >= args.max_folds:
+                break
+            if args.protocol == "exposure":
+                shifted = darken(X[test])
+                splits.append((f"fold{k}", X[train], y[train], shifted, shifted, y[test], X[test]))
+            else:
+                U = np.concatenate([pool, X[test]])
+                splits.append((f"fold{k}", X[train], y[train], U, X[test], y[test], None))
+        description = (
+            f"HRSC48: StratifiedGroupKFold({args.n_splits}, shuffle, seed 0) by spatial "
+            f"block, first {args.max_folds} fold(s); "
+            + (
+                "trained on the training blocks' tiles as they are; scored on darkened, "
+                "contrast-reduced copies (darken()) of the held-out blocks' tiles, which "
+                "are the unlabelled pool"
+                if args.protocol == "exposure"
+                else "unlabelled pool: the 1500 unlabelled tiles and the held-out fold's tiles"
+            )
+        )
+    rows = {name: [] for name in args.configs}
+    for seed in args.seeds:
+        for label, Xtr, ytr, U, Xte, yte, unshifted in splits:
+            for name in args.configs:
+                model = make_semi(name, seed)
+                seconds = fit_semi(model, Xtr, ytr, U)
+                row = {"seed": seed, "split": label, **score_semi(model, Xte, yte, seconds)}
+                if unshifted is not None:  # the same held-out tiles before the shift
+                    row["macro_f1_unshifted"] = round(
+                        float(f1_score(yte, model.predict(unshifted), average="macro")), 4
+                    )
+                rows[name].append(row)
+                log(f"{name} seed {seed} {label}: {row}")
+    reference = args.configs[0]
+    results = {}
+    for name, r in rows.items():
+        m = np.array([x["macro_f1"] for x in r])
+        out = {
+            "params": _params(make_semi(name, args.seeds[0])),
+            "macro_f1_mean": round(float(m.mean()), 4),
+            "f1_mean": round(float(np.mean([x["f1"] for x in r])), 4),
+            "fit_seconds_mean": round(float(np.mean([x["fit_seconds"] for x in r])), 1),
+            "rows": r,
+        }
+        if name != reference:
+            diff = m - np.array([x["macro_f1"] for x in rows[reference]])
+            out[f"paired_diff_vs_{reference}"] = [round(float(v), 4) for v in diff]
+            out[f"mean_diff_vs_{reference}"] = round(float(diff.mean()), 4)
+            out[f"better_on_every_pair_vs_{reference}"] = bool((diff > 0).all())
+        results[name] = out
+    return {
+        "benchmark": f"semi_supervised_{args.protocol}",
+        "protocol": description,
+        "seeds": args.seeds,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "results": results,
+    }
 
 
 def _params(model):

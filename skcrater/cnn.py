@@ -19,12 +19,14 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from ._consistency import STRONG_AUGMENTATIONS
 from ._images import (
     PREPROCESSING_MODES,
     check_grey_levels,
     check_images,
     check_pixels,
     check_prediction_range,
+    check_same_range,
     input_scale_of,
     pixel_range,
     range_hull,
@@ -157,6 +159,46 @@ default=None
         halves it whenever the validation loss stalls for ``max(2, patience
         // 3)`` epochs (3 without ``patience``; needs a validation split).
         None keeps it constant.
+    unlabeled_weight : float, default=0.0
+        Weight of consistency training on unlabelled tiles (``y == -1`` rows
+        and ``X_unlabeled`` in :meth:`fit`), FixMatch-style: in every step,
+        the network's prediction on a weakly augmented view of each
+        unlabelled tile (the training augmentation, ``augment`` and
+        ``max_shift``, with dropout off) is its pseudo-label where it is
+        confident enough (``unlabeled_threshold``), and the network is
+        trained to give that label to a strongly augmented view of the same
+        tile (``unlabeled_augment``), with this weight on that loss beside
+        the supervised one. ``0`` (the default) trains on the labelled tiles
+        alone, exactly as without unlabelled tiles. Validation, the best
+        epoch and early stopping use labelled tiles only. See the user guide
+        ("Consistency training") for where it pays and where it does not.
+    unlabeled_threshold : float or dict, default=0.95
+        Confidence, ``max(p, 1 - p)``, that an unlabelled tile's weak-view
+        prediction needs to become a pseudo-label, in (0, 1]; ``1.0`` uses
+        none. A dict gives one per class label (a class left out gets no
+        pseudo-labels). The share of unlabelled tiles that passed, per epoch,
+        is ``history_["unlabeled_share"]``.
+    unlabeled_entropy_weight : float, default=0.0
+        Weight of entropy minimisation on the unlabelled tiles: the mean
+        binary entropy of the network's predictions on their weak views
+        (dropout on) is added to the loss, which pushes the decision
+        boundary away from them. Works with or without ``unlabeled_weight``.
+    unlabeled_ratio : int, default=1
+        Unlabelled tiles per labelled tile in each training step (FixMatch's
+        mu); the unlabelled tiles are cycled in fresh random orders.
+    unlabeled_augment : tuple of str, default=("gamma", "contrast", "blur", "noise", "cutout")
+        The strong view's operations, all of which keep the direction of
+        the light (no mirror or rotation beyond the weak view's): a gamma in
+        [0.6, 1.6], contrast x[0.6, 1.4] and a brightness shift, a 3x3 blur
+        (half the tiles), Gaussian noise up to 10% of the tile's standard
+        deviation, a cutout square of a quarter to a third of the side.
+        Under ``preprocessing="standardize"`` the tile is standardised
+        again afterwards, which undoes contrast and brightness.
+    unlabeled_warmup : int, default=0
+        Epochs over which the unlabelled terms (``unlabeled_weight`` and
+        ``unlabeled_entropy_weight``) grow linearly from 0 to their weights,
+        so that pseudo-labels start from a network trained on the labelled
+        tiles; 0 applies them in full from the first epoch.
 
     Attributes
     ----------
@@ -188,6 +230,10 @@ default=None
         Keras does) and, with a validation split, the same with a ``val_``
         prefix. Training figures are averaged over the epoch's batches;
         validation figures are exact for the weights at the epoch's end.
+        Trained with unlabelled tiles (``unlabeled_weight`` or
+        ``unlabeled_entropy_weight`` > 0), also ``unlabeled_share``, the
+        share of unlabelled tiles whose pseudo-label passed the threshold,
+        and ``unlabeled_loss``, the consistency loss before its weight.
     best_epoch_ : int
         The (1-based) epoch whose weights were kept.
     n_epochs_ : int
@@ -270,6 +316,12 @@ default=None
         "augment": [StrOptions(set(AUGMENTATIONS)), None],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
         "max_shift": [Interval(Integral, 0, None, closed="left")],
+        "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
+        "unlabeled_threshold": [Interval(Real, 0, 1, closed="right"), dict],
+        "unlabeled_entropy_weight": [Interval(Real, 0, None, closed="left")],
+        "unlabeled_ratio": [Interval(Integral, 1, None, closed="left")],
+        "unlabeled_augment": ["array-like"],
+        "unlabeled_warmup": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -297,6 +349,12 @@ default=None
         augment=None,
         lr_schedule=None,
         max_shift=0,
+        unlabeled_weight=0.0,
+        unlabeled_threshold=0.95,
+        unlabeled_entropy_weight=0.0,
+        unlabeled_ratio=1,
+        unlabeled_augment=STRONG_AUGMENTATIONS,
+        unlabeled_warmup=0,
     ):
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
@@ -320,6 +378,12 @@ default=None
         self.augment = augment
         self.lr_schedule = lr_schedule
         self.max_shift = max_shift
+        self.unlabeled_weight = unlabeled_weight
+        self.unlabeled_threshold = unlabeled_threshold
+        self.unlabeled_entropy_weight = unlabeled_entropy_weight
+        self.unlabeled_ratio = unlabeled_ratio
+        self.unlabeled_augment = unlabeled_augment
+        self.unlabeled_warmup = unlabeled_warmup
 
     def __reduce_ex__(self, protocol):
         from ._layers import new_with_layers
@@ -398,8 +462,9 @@ default=None
         validation_candidates=None,
         validation_data=None,
         callbacks=None,
+        X_unlabeled=None,
     ):
-        """Train the network on labelled tiles.
+        """Train the network on labelled tiles, and on unlabelled ones if asked.
 
         Parameters
         ----------
@@ -407,7 +472,13 @@ default=None
             Grayscale tiles: integers 0..255, floats in [0, 1] or floats
             0..255 (see the class Notes for what else is accepted).
         y : array-like of shape (n_samples,)
-            Labels, exactly two distinct values.
+            Labels, exactly two distinct values, and -1 for unlabelled tiles
+            (scikit-learn's semi-supervised convention; -1 is read so only
+            when the other labels hold two classes, so that labels ``{-1,
+            1}`` stay a binary problem). Unlabelled tiles join
+            ``X_unlabeled``; they are only used with ``unlabeled_weight > 0``
+            or ``unlabeled_entropy_weight > 0`` and never reach the
+            validation split.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-tile weights in the loss (multiplied by ``class_weight``);
             both classes must keep some non-zero weight.
@@ -422,6 +493,11 @@ default=None
             tiles must be in the range of ``X`` (see the class Notes).
         callbacks : list of keras.callbacks.Callback, default=None
             Extra Keras callbacks for this fit (e.g. Optuna pruning).
+        X_unlabeled : array-like of shape (n_unlabeled, ...), default=None
+            Unlabelled tiles for consistency training (``unlabeled_weight``)
+            and entropy minimisation (``unlabeled_entropy_weight``), of the
+            shape of ``X`` and in its range (see the class Notes). Ignored,
+            once checked, when both weights are 0.
 
         Returns
         -------
@@ -448,11 +524,16 @@ default=None
             outside [0, 255].
         """
         self._check_network_params()
+        X, y, sample_weight, validation_candidates, in_y = self._split_unlabeled(
+            X, y, sample_weight, validation_candidates
+        )
         warm = self._continues_training()
         images, y, weights, classes = self._check_training_data(X, y, sample_weight, warm)
         image_shape = images.shape[1:3]
         input_range = self._check_training_range(images, warm)
         input_scale = self.input_scale_ if warm else input_scale_of(input_range)
+        pool = self._check_unlabeled(in_y, X_unlabeled, image_shape, input_range, input_scale)
+        thresholds = self._unlabeled_thresholds(classes)
         y01 = (y == classes[1]).astype(np.float32)
         train, val = self._split_validation(y01, validation_candidates, validation_data)
         if validation_data is not None:
@@ -468,9 +549,109 @@ default=None
         self.n_features_in_ = image_shape[0] * image_shape[1]
         self.input_scale_ = input_scale
         self.input_range_ = input_range
-        self._train(x[train], y01[train], weights[train], val_data, callbacks, warm)
+        if pool is not None and self._uses_pool():
+            pool = self._scale(pool, input_scale)
+        else:
+            pool = None
+        self._train(
+            x[train], y01[train], weights[train], val_data, callbacks, warm, pool, thresholds
+        )
         self._warn_if_constant(x[train])
         return self
+
+    # ---------------------------------------------------- unlabelled tiles
+    def _uses_pool(self):
+        return self.unlabeled_weight > 0 or self.unlabeled_entropy_weight > 0
+
+    def _split_unlabeled(self, X, y, sample_weight, validation_candidates):
+        """Take the rows with ``y == -1`` out of the training data.
+
+        Returns ``(X, y, sample_weight, validation_candidates, X_rows)``;
+        ``X_rows`` (checked pixels) is None when ``y`` marks no row with -1,
+        or when its other labels do not hold two classes (then ``y`` is left
+        as it is: labels ``{-1, 1}`` are a binary problem).
+        """
+        if y is None:
+            return X, y, sample_weight, validation_candidates, None
+        labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels.ravel()
+        if labels.ndim != 1 or labels.dtype.kind not in "iufO":
+            return X, y, sample_weight, validation_candidates, None
+        unlabelled = np.asarray(labels == -1, dtype=bool)
+        if not unlabelled.any() or np.unique(labels[~unlabelled]).size != 2:
+            return X, y, sample_weight, validation_candidates, None
+        pixels = check_pixels(X, estimator_name=type(self).__name__)
+        check_consistent_length(pixels, labels)
+        keep = ~unlabelled
+        if sample_weight is not None and not np.isscalar(sample_weight):
+            sample_weight = column_or_1d(sample_weight)
+            check_consistent_length(labels, sample_weight)
+            sample_weight = sample_weight[keep]
+        if validation_candidates is not None:
+            validation_candidates = column_or_1d(validation_candidates)
+            check_consistent_length(labels, validation_candidates)
+            validation_candidates = validation_candidates[keep]
+        return pixels[keep], labels[keep], sample_weight, validation_candidates, pixels[unlabelled]
+
+    def _check_unlabeled(self, in_y, X_unlabeled, image_shape, input_range, input_scale):
+        """Check the unlabelled tiles; return them as ``(n, h, w, 1)`` or None."""
+        name = type(self).__name__
+        parts = []
+        if in_y is not None:
+            shape = image_shape if in_y.ndim == 2 else None
+            parts.append(to_images(in_y, image_shape=shape, estimator_name=name)[0])
+        if X_unlabeled is not None:
+            pixels = check_pixels(X_unlabeled, estimator_name=name, input_name="X_unlabeled")
+            flat = pixels.ndim == 2 and pixels.shape[1] == image_shape[0] * image_shape[1]
+            if pixels.ndim == 2 and not flat:
+                found = f"rows of {pixels.shape[1]} pixels"
+            elif pixels.ndim > 2 and tuple(pixels.shape[1:3]) != tuple(image_shape):
+                found = f"tiles of {pixels.shape[1]}x{pixels.shape[2]} pixels"
+            else:
+                found = None
+            if found is not None:
+                raise ValueError(
+                    f"X_unlabeled holds {found}, but the tiles of X are "
+                    f"{image_shape[0]}x{image_shape[1]}: give unlabelled tiles of the same shape."
+                )
+            parts.append(to_images(pixels, image_shape=image_shape, estimator_name=name)[0])
+        if not parts:
+            return None
+        pool = (
+            parts[0] if len(parts) == 1 else np.concatenate([p.astype(np.float64) for p in parts])
+        )
+        found = pixel_range(pool)
+        if self.preprocessing in _SCALED:
+            self._check_new_range(
+                found, input_name="X_unlabeled", reference=input_range, input_scale=input_scale
+            )
+        else:  # standardised tiles: only refuse the clear [0, 1] / 0..255 mix-up
+            check_same_range(
+                input_range, found, input_name="X_unlabeled", reference_name="the tiles of X"
+            )
+        return pool
+
+    def _unlabeled_thresholds(self, classes):
+        """(threshold of predicted classes_[0], of classes_[1]); 1.0 means never."""
+        t = self.unlabeled_threshold
+        if not isinstance(t, dict):
+            return (float(t), float(t))
+        unknown = [k for k in t if k not in classes.tolist()]
+        if unknown:
+            raise ValueError(
+                f"unlabeled_threshold has keys {unknown!r} that are not classes of y "
+                f"({classes.tolist()})."
+            )
+        out = []
+        for c in classes.tolist():
+            value = t.get(c, 1.0)
+            if not isinstance(value, Real) or not 0 < value <= 1:
+                raise ValueError(
+                    f"unlabeled_threshold[{c!r}] must be a float in (0, 1], got {value!r}."
+                )
+            out.append(float(value))
+        return tuple(out)
 
     def _flat_image_shape(self, n_features):
         """Return the ``(h, w)`` of the tile held in a flat row of ``n_features`` pixels.
@@ -516,6 +697,12 @@ default=None
             raise ValueError(
                 f"local_size={self.local_size} must be odd, so that each pixel is the centre "
                 "of its neighbourhood."
+            )
+        unknown = [op for op in self.unlabeled_augment if op not in STRONG_AUGMENTATIONS]
+        if isinstance(self.unlabeled_augment, str) or unknown:
+            raise ValueError(
+                f"unlabeled_augment must be a sequence of names from {STRONG_AUGMENTATIONS}, "
+                f"got {self.unlabeled_augment!r}."
             )
         if len(pools) != len(conv):
             raise ValueError(
@@ -708,7 +895,7 @@ default=None
             return None
         return int(check_random_state(self.random_state).randint(2**31 - 1))
 
-    def _train(self, x, y01, weights, val_data, callbacks, warm):
+    def _train(self, x, y01, weights, val_data, callbacks, warm, pool=None, thresholds=None):
         from ._network import build_network, describe_network, seeded
 
         seed = self._seed()
@@ -722,19 +909,64 @@ default=None
             self.pool_sizes_ = self._pool_sizes_for(self.image_shape_)
         with seeded(seed):
             model = self.model_ if warm else build_network(**self._network_params())
-            history = model.fit(
-                **self._training_batches(x, y01, weights, seed),
-                epochs=self.epochs,
-                validation_data=val_data,
-                callbacks=own + list(callbacks or []),
-                verbose=self.verbose,
-            ).history
+            if pool is None:
+                history = model.fit(
+                    **self._training_batches(x, y01, weights, seed),
+                    epochs=self.epochs,
+                    validation_data=val_data,
+                    callbacks=own + list(callbacks or []),
+                    verbose=self.verbose,
+                ).history
+            else:
+                history = self._train_consistency(
+                    model,
+                    x,
+                    y01,
+                    weights,
+                    pool,
+                    thresholds,
+                    seed,
+                    val_data,
+                    own + list(callbacks or []),
+                )
         self.model_ = model
         self.network_summary_ = describe_network(model)
         history = {key: [float(v) for v in values] for key, values in history.items()}
         self.history_ = _with_f1(history)
         self.n_epochs_ = len(self.history_["loss"])
         self.best_epoch_ = self.n_epochs_ if stopper is None else stopper.best_epoch + 1
+
+    def _train_consistency(
+        self, model, x, y01, weights, pool, thresholds, seed, val_data, callbacks
+    ):
+        from ._consistency import consistency_batches, fit_consistency
+
+        batches = consistency_batches(
+            x,
+            y01,
+            weights,
+            pool,
+            augment=self.augment,
+            max_shift=self.max_shift,
+            strong=tuple(self.unlabeled_augment),
+            standardize=self.preprocessing == "standardize",
+            batch_size=self.batch_size,
+            ratio=int(self.unlabeled_ratio),
+            seed=seed,
+        )
+        return fit_consistency(
+            model,
+            batches,
+            weight=float(self.unlabeled_weight),
+            entropy_weight=float(self.unlabeled_entropy_weight),
+            thresholds=thresholds,
+            epochs=self.epochs,
+            val_data=val_data,
+            callbacks=callbacks,
+            verbose=self.verbose,
+            warmup=int(self.unlabeled_warmup),
+            threshold=float(self.threshold),
+        )
 
     def _training_batches(self, x, y01, weights, seed):
         """Keras ``fit`` arguments for the training data: arrays, or a

@@ -67,7 +67,12 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
       ``validation_candidates`` fit parameter, as
       :class:`~skcrater.CraterCNNClassifier` does, it is passed the mask of
       human-labelled rows, so that the best epoch and early stopping are
-      never judged on pseudo-labels.
+      never judged on pseudo-labels;
+    * a base :class:`~skcrater.CraterCNNClassifier` that trains on
+      unlabelled tiles itself (``unlabeled_weight`` or
+      ``unlabeled_entropy_weight`` above 0) is given, in every round, the
+      samples still unlabelled as ``X_unlabeled``: consistency training on
+      what the pseudo-labels have not reached.
 
     To cross-validate it with unlabelled rows in ``y``, use
     :class:`~skcrater.model_selection.SemiSupervisedKFold`: it keeps every
@@ -430,6 +435,7 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         rows = np.flatnonzero(has_label)
         kwargs = _check_method_params(X, routed, rows)
         kwargs.update(_validation_kwargs(estimator, self.labeled_iter_[rows] == 0))
+        kwargs.update(_pool_kwargs(estimator, X, has_label))
         return estimator.fit(_safe_indexing(X, rows), self.transduction_[rows], **kwargs)
 
     def _select(self, estimator, X, has_label, thresholds, caps):
@@ -782,6 +788,22 @@ def _warm_start_key(estimator):
     if final is None or "warm_start" not in final.get_params(deep=False):
         return None
     return f"{prefix}warm_start"
+
+
+def _pool_kwargs(estimator, X, has_label):
+    """``X_unlabeled`` for an estimator that trains on unlabelled samples itself.
+
+    A :class:`~skcrater.CraterCNNClassifier` with ``unlabeled_weight`` or
+    ``unlabeled_entropy_weight`` above 0 (an estimator whose ``fit`` takes
+    ``X_unlabeled`` and who has either parameter) gets the samples still
+    unlabelled in each round; any other estimator gets nothing.
+    """
+    if has_label.all() or not has_fit_parameter(estimator, "X_unlabeled"):
+        return {}
+    params = estimator.get_params(deep=False)
+    if not (params.get("unlabeled_weight") or params.get("unlabeled_entropy_weight")):
+        return {}
+    return {"X_unlabeled": _safe_indexing(X, np.flatnonzero(~has_label))}
 
 
 def _validation_kwargs(estimator, mask):
