@@ -45,6 +45,13 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _unit_float(text):
     value = float(text)
     if not 0 < value <= 1:
@@ -170,7 +177,18 @@ def build_parser():
         help="self-train on Xtrain1_extra.npy (and Xtest1.npy with --use-test-pool), "
         "pseudo-labelling tiles whose top class probability reaches this value",
     )
-    train.add_argument("--use-test-pool", action="store_true", help="also pseudo-label Xtest1.npy")
+    train.add_argument(
+        "--unlabeled-weight",
+        type=_positive_float,
+        help="consistency training (FixMatch-style) on the unlabelled tiles of Xtrain1_extra.npy "
+        "(and Xtest1.npy with --use-test-pool), with this weight beside the labelled loss",
+    )
+    train.add_argument(
+        "--use-test-pool",
+        action="store_true",
+        help="also use Xtest1.npy as unlabelled tiles (with --pseudo-label-threshold or "
+        "--unlabeled-weight)",
+    )
     train.add_argument("--overwrite", action="store_true", help="replace an existing model")
     _add_tensorboard_option(train, "the training run")
     _add_model_options(train, recommended=True)
@@ -439,22 +457,16 @@ def _cmd_train(args):
 
     data = _load_data(args.data)
     clf = _make_classifier(args)
-    if args.pseudo_label_threshold is None:
-        estimator, fit_kwargs = clf, {}
-    else:
-        import numpy as np
-
+    pool = _unlabelled_pool(data, args)
+    if args.unlabeled_weight is not None:
+        clf.set_params(unlabeled_weight=args.unlabeled_weight)
+    estimator, fit_kwargs = clf, {}
+    if args.pseudo_label_threshold is not None:
         from .self_training import SelfTrainingWrapper
 
-        pools = [data.X_extra] + ([data.X_test] if args.use_test_pool else [])
-        pools = [p for p in pools if p is not None]
-        if not pools:
-            raise ValueError(
-                "--pseudo-label-threshold needs unlabelled tiles in --data: Xtrain1_extra.npy "
-                "(course layout) or west_unlabeled_X.npy (HRSC48 layout)"
-            )
         estimator = SelfTrainingWrapper(clf, threshold=args.pseudo_label_threshold, max_iter=1)
-        fit_kwargs = {"X_unlabeled": np.concatenate(pools)}
+    if pool is not None:
+        fit_kwargs["X_unlabeled"] = pool
     # refuse before, not after, training: a folder, a missing or read-only one, an existing file
     _refuse_outputs([args.model], args.overwrite)
     print(f"training on {len(data.X)} labelled tiles, from {_preset_name(args)}")
@@ -476,6 +488,34 @@ def _cmd_train(args):
     return 0
 
 
+def _unlabelled_pool(data, args):
+    """The unlabelled tiles that the options ask for, or None when none are asked for."""
+    wanted = [
+        option
+        for option, value in (
+            ("--pseudo-label-threshold", args.pseudo_label_threshold),
+            ("--unlabeled-weight", args.unlabeled_weight),
+        )
+        if value is not None
+    ]
+    if not wanted:
+        if args.use_test_pool:
+            raise ValueError("--use-test-pool needs --pseudo-label-threshold or --unlabeled-weight")
+        return None
+    import numpy as np
+
+    pools = [data.X_extra] + ([data.X_test] if args.use_test_pool else [])
+    pools = [p for p in pools if p is not None]
+    if not pools:
+        raise ValueError(
+            f"{' and '.join(wanted)} need{'s' if len(wanted) == 1 else ''} unlabelled tiles "
+            "in --data: Xtrain1_extra.npy "
+            "(course layout) or west_unlabeled_X.npy (HRSC48 layout), or Xtest1.npy with "
+            "--use-test-pool"
+        )
+    return np.concatenate(pools)
+
+
 def _print_training_summary(estimator, fit_s, args):
     """One block after training: how the network trained and what self-training added."""
     cnn = getattr(estimator, "estimator_", estimator)  # a SelfTrainingWrapper's final network
@@ -491,6 +531,9 @@ def _print_training_summary(estimator, fit_s, args):
     ):
         if key in history:
             print(f"  {name + ':':<20} {history[key][best - 1]:.4f} (best epoch)")
+    if "unlabeled_share" in history:
+        share = history["unlabeled_share"][best - 1]
+        print(f"  pseudo-labelled:     {share:.0%} of the unlabelled tiles (best epoch)")
     print(f"  fit time:            {fit_s:.1f} s")
     if cnn is not estimator:
         _print_pseudo_labels(estimator, args.pseudo_label_threshold)

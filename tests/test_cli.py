@@ -389,6 +389,34 @@ def test_train_defaults_to_the_recommended_preset_and_prints_one_summary(
     assert "pseudo-labels" not in out  # no self-training asked for
 
 
+def test_train_unlabeled_weight_trains_on_the_pool_and_reports_its_share(
+    course_dir, tmp_path, capsys, tiny_recipe
+):
+    from skcrater.persistence import load
+
+    model = tmp_path / "semi.skcrater"
+    argv = ["train", "--data", str(course_dir), "--model", str(model), *TINY_ARGS]
+    assert main([*argv, "--unlabeled-weight", "1.5", "--use-test-pool"]) == 0
+    fitted = load(model)
+    assert fitted.unlabeled_weight == 1.5
+    assert "unlabeled_share" in fitted.history_  # the pool was used, not only set
+    out = capsys.readouterr().out
+    assert re.search(r"pseudo-labelled: +\d+% of the unlabelled tiles \(best epoch\)", out)
+
+
+def test_unlabelled_options_need_a_pool(course_dir, tmp_path, capsys, tiny_recipe):
+    (course_dir / "Xtrain1_extra.npy").unlink()
+    argv = ["train", "--data", str(course_dir), "--model", str(tmp_path / "m"), *TINY_ARGS]
+    assert main([*argv, "--unlabeled-weight", "1"]) == 2
+    assert "--unlabeled-weight needs unlabelled tiles in --data" in capsys.readouterr().err
+    assert main([*argv, "--use-test-pool"]) == 2
+    err = capsys.readouterr().err
+    assert "--use-test-pool needs --pseudo-label-threshold or --unlabeled-weight" in err
+    with pytest.raises(SystemExit):
+        main([*argv, "--unlabeled-weight", "0"])
+    assert "must be a positive number" in capsys.readouterr().err
+
+
 def test_recipe_flag_chooses_the_recipe_and_recommended_is_the_documented_default(capsys):
     from skcrater import CraterCNNClassifier, cli
 
