@@ -556,9 +556,9 @@ def _metric_curves(history):
     F1 when the history has it (accuracy flatters a majority-class network on
     imbalanced tiles), accuracy otherwise; the colours are the losses'.
     """
-    for key, name in (("f1", "F1"), ("accuracy", "Accuracy")):
+    for key, name, in_legend in (("f1", "F1", "F1"), ("accuracy", "Accuracy", "accuracy")):
         curves = [
-            (prefix + key, f"{label} {name if name == 'F1' else name.lower()}", color)
+            (prefix + key, f"{label} {in_legend}", color)
             for prefix, label, color in (("", "training", "C0"), ("val_", "validation", "C1"))
             if history.get(prefix + key)
         ]

@@ -545,7 +545,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
             reporter_path=_reporter_path(self.estimator),
             error_score=self.error_score,
             catch=self._catch(),
-            progress=_Progress(self.verbose, self.n_trials, len(splits), max_epochs),
+            progress=_Progress(self.verbose, self.n_trials, len(splits)),
             tensorboard_dir=self._tensorboard_dir(),
         )
 
@@ -673,8 +673,7 @@ class OptunaSearch(MetaEstimatorMixin, BaseEstimator):
         callbacks = []
         if objective.tensorboard_dir is not None:
             callbacks.append(tensorboard_callback(os.path.join(objective.tensorboard_dir, "refit")))
-        objective._fit(estimator, X, y, callbacks)
-        return estimator
+        return fit_with_callbacks(estimator, X, y, callbacks)
 
     # -------------------------------------------------------- prediction
     def _best_has(attr):
@@ -925,7 +924,7 @@ class _Objective:
         estimator = clone(self.estimator).set_params(**params)
         start = time.perf_counter()
         X_train, y_train = _safe_indexing(self.X, train), _safe_indexing(self.y, train)
-        self._fit(estimator, X_train, y_train, callbacks)
+        fit_with_callbacks(estimator, X_train, y_train, callbacks)
         fitted = time.perf_counter()
         X_test, y_test = _safe_indexing(self.X, test), _safe_indexing(self.y, test)
         held_out = score = None
@@ -938,7 +937,7 @@ class _Objective:
             held_out=held_out,
             score=score,
             best_epoch=None if trained is None else int(trained.best_epoch_),
-            epochs=None if trained is None else int(getattr(trained, "n_epochs_", 0)) or None,
+            epochs=getattr(trained, "n_epochs_", None),
             fit_time=fitted - start,
             score_time=time.perf_counter() - fitted,
         )
@@ -963,10 +962,6 @@ class _Objective:
             run = os.path.join(self.tensorboard_dir, f"trial_{trial.number:04d}", f"fold_{fold}")
             callbacks.append(tensorboard_callback(run))
         return callbacks
-
-    def _fit(self, estimator, X, y, callbacks):
-        """Fit a fold's clone, handing Keras callbacks to the Keras estimator inside."""
-        return fit_with_callbacks(estimator, X, y, callbacks)
 
     def _failed(self, trial, exc):
         """Record a trial's error; return ``error_score`` or raise it again for Optuna."""
@@ -1011,11 +1006,10 @@ class _Progress:
     """What ``verbose`` asks to print while trials run: a line per fold and,
     after this process's first fold, how long a trial and its trials should take."""
 
-    def __init__(self, verbose, n_trials, n_folds, max_epochs):
+    def __init__(self, verbose, n_trials, n_folds):
         self.verbose = int(verbose)
         self.n_trials = n_trials
         self.n_folds = n_folds
-        self.max_epochs = max_epochs
         self.estimated = False
 
     def fold_done(self, number, fold, result):
@@ -1024,15 +1018,16 @@ class _Progress:
         epochs = "" if result.epochs is None else f"{result.epochs} epochs"
         if result.best_epoch is not None:
             epochs += f" (best {result.best_epoch})"
+        seconds = result.fit_time + result.score_time
         print(
             f"trial {number}, fold {fold + 1}/{self.n_folds}: "
             + (f"{epochs}, " if epochs else "")
-            + f"{_duration(result.fit_time + result.score_time)}",
+            + _duration(seconds),
             flush=True,
         )
         if not self.estimated:
             self.estimated = True
-            print(self._estimate(result.fit_time + result.score_time), flush=True)
+            print(self._estimate(seconds), flush=True)
 
     def _estimate(self, seconds):
         # the first fold is the only evidence before a trial ends; pruning and
