@@ -202,8 +202,9 @@ def _preset_variants():
     }
 
 
-#: Changes to the recommended preset screened on Cohen28 (28x28 tiles); each spells
-#: out its pools, so that it does not change with the preset's rule.
+#: Changes to the recommended preset screened on Cohen28 (28x28 tiles) before it
+#: enlarged small tiles; each spells out its pools and keeps the tiles' own size,
+#: so that it does not change with the preset's rules.
 _COHEN28_VARIANTS = {
     # the fixed pools of the 48 px preset: a 28 px tile ends as a 1x1 map
     "rec_p321": dict(pool_sizes=(3, 2, 1)),
@@ -217,7 +218,10 @@ _COHEN28_VARIANTS = {
     "rec_p311_scale": dict(pool_sizes=(3, 1, 1), preprocessing="scale"),
     "rec_p311_flips": dict(pool_sizes=(3, 1, 1), augment="flips"),
     "rec_p311_wide": dict(pool_sizes=(3, 1, 1), conv_filters=(32, 64, 64)),
+    # the preset before upsample_to: 28 px tiles pooled (3, 1, 1) as they are, 4 px shifts
+    "rec_no_upsample": dict(pool_sizes="auto"),
 }
+_COHEN28_VARIANTS = {name: dict(v, upsample_to=None) for name, v in _COHEN28_VARIANTS.items()}
 
 
 #: Suffix of a configuration whose validation split (best epoch, early stopping)

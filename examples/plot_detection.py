@@ -33,8 +33,15 @@ print(f"{len(train_catalogue)} craters to train on, {len(test_catalogue)} to fin
 from skcrater import CraterCNNClassifier
 from skcrater.detection import CraterDetector
 
+# upsample_to=None: the preset would enlarge windows below 48 px, which the
+# detector then could not scan densely
 cnn = CraterCNNClassifier.recommended(
-    preprocessing="local", class_weight="balanced", epochs=10, patience=4, random_state=0
+    preprocessing="local",
+    class_weight="balanced",
+    upsample_to=None,
+    epochs=10,
+    patience=4,
+    random_state=0,
 )
 detector = CraterDetector(cnn, window=40, diameter_range=(12, 30), max_diameter=60, random_state=0)
 detector.fit(train_image, train_catalogue)

@@ -22,6 +22,7 @@ __all__ = [
     "augmented_batches",
     "check_geometry",
     "auto_pool_sizes",
+    "upsampled_shape",
     "build_network",
     "describe_network",
     "lr_schedule_callback",
@@ -180,6 +181,20 @@ def describe_network(model):
     return "\n".join(lines)
 
 
+def upsampled_shape(image_shape, upsample_to):
+    """The (h, w) a network enlarges tiles of ``image_shape`` to (``upsample_to``).
+
+    Tiles whose shorter side is below ``upsample_to`` are scaled by one
+    factor along both axes, so that the shorter side becomes ``upsample_to``;
+    other tiles (and ``upsample_to=None``) keep their shape.
+    """
+    h, w = image_shape
+    if upsample_to is None or min(h, w) >= upsample_to:
+        return h, w
+    factor = upsample_to / min(h, w)
+    return max(upsample_to, round(h * factor)), max(upsample_to, round(w * factor))
+
+
 def build_network(
     *,
     image_shape,
@@ -193,6 +208,7 @@ def build_network(
     learning_rate=3e-4,
     local_size=None,
     threshold=0.5,
+    upsample_to=None,
 ):
     """Build and compile the CNN for binary classification.
 
@@ -227,6 +243,10 @@ def build_network(
     threshold : float
         Decision threshold of the precision and recall that Keras records
         every epoch (Keras counts ``p > threshold`` as positive).
+    upsample_to : int or None
+        When the tiles' shorter side is below it, the network first enlarges
+        them by bilinear interpolation (a ``Resizing`` layer) to
+        :func:`upsampled_shape`; every later layer works on the enlarged tiles.
 
     Returns
     -------
@@ -238,6 +258,9 @@ def build_network(
 
     inputs = keras.Input(shape=(*image_shape, 1), name="tiles")
     x = inputs
+    resized = upsampled_shape(image_shape, upsample_to)
+    if resized != tuple(image_shape):
+        x = layers.Resizing(*resized, interpolation="bilinear", name="upsample")(x)
     if local_size is not None:
         from ._layers import local_contrast_layer
 

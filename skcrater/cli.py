@@ -830,8 +830,8 @@ def _cmd_tune(args):
 
 
 def _cmd_fit_detector(args):
-    from .cnn import CraterCNNClassifier
     from .detection import CraterDetector, read_catalogue, read_image
+    from .detection._detector import default_classifier
     from .persistence import save
 
     if len(args.image) != len(args.catalogue):
@@ -845,9 +845,7 @@ def _cmd_fit_detector(args):
         read_catalogue(path, image_shape=image.shape)
         for path, image in zip(args.catalogue, images, strict=True)
     ]
-    cnn = CraterCNNClassifier.recommended(
-        preprocessing="local",
-        class_weight="balanced",
+    cnn = default_classifier(
         random_state=args.random_state,
         verbose=2,
         **({} if args.epochs is None else {"epochs": args.epochs}),

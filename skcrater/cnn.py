@@ -40,6 +40,7 @@ from ._network import (
     TRANSPOSING,
     auto_pool_sizes,
     check_geometry,
+    upsampled_shape,
 )
 
 __all__ = ["CraterCNNClassifier"]
@@ -151,8 +152,21 @@ default=None
         Data augmentation during training only: every epoch each training
         tile is translated by a random whole number of pixels, at most
         ``max_shift`` along each axis (its borders mirrored). Unlike mirrors
-        and rotations, a shift keeps the direction of the light. It must be
-        smaller than the tile's sides.
+        and rotations, a shift keeps the direction of the light. It counts
+        pixels of the tiles as the network sees them: tiles enlarged by
+        ``upsample_to`` shift by ``round(max_shift / factor)`` of their own
+        pixels (a 28 px tile enlarged to 48 px by up to 2 for
+        ``max_shift=4``). It must be smaller than the tile's sides.
+    upsample_to : int or None, default=None
+        Tiles whose shorter side is below this many pixels are enlarged by
+        bilinear interpolation inside the network (its first layer, a Keras
+        ``Resizing`` layer), scaling both sides alike until the shorter one
+        is ``upsample_to``; the convolutions, ``pool_sizes="auto"``,
+        ``local_size`` and ``max_shift`` then count pixels of the enlarged
+        tiles, while :meth:`predict` keeps taking tiles of their own size.
+        None (and tiles at least that large) leave the tiles as they are.
+        A network that enlarges its tiles cannot scan whole images densely
+        (:class:`~skcrater.detection.CraterDetector` then cuts windows).
     lr_schedule : {"cosine", "plateau"} or None, default=None
         ``"cosine"`` decays the learning rate along a half cosine from
         ``learning_rate`` to 1% of it over ``epochs`` epochs; ``"plateau"``
@@ -316,6 +330,7 @@ default=None
         "augment": [StrOptions(set(AUGMENTATIONS)), None],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
         "max_shift": [Interval(Integral, 0, None, closed="left")],
+        "upsample_to": [Interval(Integral, 1, None, closed="left"), None],
         "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
         "unlabeled_threshold": [Interval(Real, 0, 1, closed="right"), dict],
         "unlabeled_entropy_weight": [Interval(Real, 0, None, closed="left")],
@@ -349,6 +364,7 @@ default=None
         augment=None,
         lr_schedule=None,
         max_shift=0,
+        upsample_to=None,
         unlabeled_weight=0.0,
         unlabeled_threshold=0.95,
         unlabeled_entropy_weight=0.0,
@@ -378,6 +394,7 @@ default=None
         self.augment = augment
         self.lr_schedule = lr_schedule
         self.max_shift = max_shift
+        self.upsample_to = upsample_to
         self.unlabeled_weight = unlabeled_weight
         self.unlabeled_threshold = unlabeled_threshold
         self.unlabeled_entropy_weight = unlabeled_entropy_weight
@@ -404,28 +421,36 @@ default=None
         learning rate 1e-3 with batch size 64, halves the rate when the
         validation loss stalls and stops after 12 epochs without improvement.
 
-        Only the pooling depends on the tile size, and it is chosen in
-        ``fit``: going block by block, each pools by the largest of 3, 2 and
-        1 that still leaves the last feature map at least 4 pixels a side
-        (the rule of ``pool_sizes="auto"``, see the class parameters). On
-        48 px tiles that is (3, 2, 1), the network the preset was chosen with
-        (4x4x64 maps before the dense layer); other square tiles get:
+        Only the network's input size and its pooling depend on the tile
+        size, and both are chosen in ``fit``. Tiles smaller than 48 px a side
+        are first enlarged to 48 px (``upsample_to=48``: bilinear, inside the
+        network, so that :meth:`predict` takes the tiles as they are; shifts
+        count pixels of the enlarged tiles, so 28 px tiles shift by up to 2
+        of their own). Then, going block by block, each pools by the largest
+        of 3, 2 and 1 that still leaves the last feature map at least 4
+        pixels a side (the rule of ``pool_sizes="auto"``, see the class
+        parameters). Tiles up to 48 px thus all get the network the preset
+        was chosen with on 48 px tiles, (3, 2, 1) pools and 4x4x64 maps
+        before the dense layer; larger tiles keep their pixels and pool
+        more:
 
-        ========  ===========  =========
-        tiles     pool_sizes_  last map
-        ========  ===========  =========
-        16 px     (1, 2, 1)    4x4
-        28 px     (3, 1, 1)    4x4
-        32 px     (3, 1, 1)    6x6
-        64 px     (3, 3, 1)    4x4
-        128 px    (3, 3, 2)    5x5
-        ========  ===========  =========
+        ========  =============  ===========  =========
+        tiles     network input  pool_sizes_  last map
+        ========  =============  ===========  =========
+        16 px     48x48          (3, 2, 1)    4x4
+        28 px     48x48          (3, 2, 1)    4x4
+        32 px     48x48          (3, 2, 1)    4x4
+        48 px     48x48          (3, 2, 1)    4x4
+        64 px     64x64          (3, 3, 1)    4x4
+        128 px    128x128        (3, 3, 2)    5x5
+        ========  =============  ===========  =========
 
-        Tiles must be at least 7 pixels a side (three 3x3 'valid'
-        convolutions); ``recommended(preprocessing="local")``, the detector's
-        classifier, needs ``local_size - 1`` (14) pixels more, and gets the
-        same pools as the other preprocessings for a tile size (on its 48 px
-        windows, (3, 2, 1) and 2x2 last maps). After ``fit``,
+        Non-square tiles are enlarged by one factor, until their shorter
+        side is 48 px. The detector's classifier,
+        ``recommended(preprocessing="local", upsample_to=None)``, keeps its
+        windows' pixels, as the dense scan of whole images needs; its local
+        contrast layer takes ``local_size - 1`` (14) pixels, so on 48 px
+        windows it gets the same pools and 2x2 last maps. After ``fit``,
         ``pool_sizes_`` and ``network_summary_`` show the network built.
 
         How it compares with the recipe on real tiles, in quality and in
@@ -787,12 +812,12 @@ default=None
                 f"augment={self.augment!r} rotates tiles by 90 degrees and needs square tiles, "
                 f"got {h}x{w}; use 'flips' or 'rot180' instead."
             )
-        if self.max_shift >= min(h, w):
+        if self._shift_for(image_shape) >= min(h, w):
             raise ValueError(
                 f"max_shift={self.max_shift} must be smaller than the tiles' sides ({h}x{w})."
             )
         check_geometry(
-            image_shape,
+            self._network_shape(image_shape),
             conv_filters=_ints(self.conv_filters),
             kernel_size=self.kernel_size,
             pool_sizes=self._pool_sizes_for(image_shape),
@@ -807,12 +832,22 @@ default=None
         if not _is_auto(self.pool_sizes):
             return _ints(self.pool_sizes)
         return auto_pool_sizes(
-            image_shape,
+            self._network_shape(image_shape),
             conv_filters=_ints(self.conv_filters),
             kernel_size=int(self.kernel_size),
             padding=self.padding,
             local_size=self._local_size(),
         )
+
+    def _network_shape(self, image_shape):
+        """(h, w) of the tiles as the network's convolutions see them."""
+        return upsampled_shape(image_shape, self.upsample_to)
+
+    def _shift_for(self, image_shape):
+        """``max_shift`` in the tiles' own pixels: it counts pixels of the
+        tiles as the network sees them, so an enlarged tile shifts less."""
+        factor = self._network_shape(image_shape)[0] / image_shape[0]
+        return int(round(self.max_shift / factor))
 
     def _local_size(self):
         return int(self.local_size) if self.preprocessing == "local" else None
@@ -947,7 +982,7 @@ default=None
             weights,
             pool,
             augment=self.augment,
-            max_shift=self.max_shift,
+            max_shift=self._shift_for(self.image_shape_),
             strong=tuple(self.unlabeled_augment),
             standardize=self.preprocessing == "standardize",
             batch_size=self.batch_size,
@@ -971,7 +1006,8 @@ default=None
     def _training_batches(self, x, y01, weights, seed):
         """Keras ``fit`` arguments for the training data: arrays, or a
         ``tf.data`` pipeline of freshly augmented batches."""
-        if self.augment is None and not self.max_shift:
+        max_shift = self._shift_for(self.image_shape_)
+        if self.augment is None and not max_shift:
             return dict(x=x, y=y01, sample_weight=weights, batch_size=self.batch_size, shuffle=True)
         from ._network import augmented_batches
 
@@ -980,7 +1016,7 @@ default=None
             y01,
             weights,
             augment=self.augment,
-            max_shift=self.max_shift,
+            max_shift=max_shift,
             batch_size=self.batch_size,
             seed=seed,
         )
@@ -1009,6 +1045,7 @@ default=None
             learning_rate=float(self.learning_rate),
             local_size=self._local_size(),
             threshold=float(self.threshold),
+            upsample_to=None if self.upsample_to is None else int(self.upsample_to),
         )
 
     # -------------------------------------------------------------- predict
@@ -1143,6 +1180,9 @@ _RECOMMENDED = dict(
     # get pools that keep the last map about as small (4x4 or a little more),
     # where fixed pools left 28 px tiles 1x1 maps and 128 px tiles 18x18 ones
     pool_sizes="auto",
+    # smaller tiles are enlarged to the 48 px the network was chosen on: on
+    # Cohen28's 28 px tiles this beat pooling their own pixels (benchmarks/README.md)
+    upsample_to=48,
     dense_units=(32,),
     dropout=0.3,
     # Batch normalisation collapsed to one class on real HRSC48 folds (best epoch 1).

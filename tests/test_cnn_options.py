@@ -318,10 +318,11 @@ def test_auto_pool_sizes_follow_the_documented_rule_at_every_size():
 
 def test_auto_pools_refuse_tiles_too_small_even_without_pooling():
     X, y = make_blob_images(n=20, side=6, random_state=2)
+    as_they_are = dict(upsample_to=None, random_state=0, epochs=1)
     with pytest.raises(ValueError, match=r"6x6 pixels are too small .* at least 7 pixels"):
-        CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
+        CraterCNNClassifier.recommended(**as_they_are).fit(X, y)
     X, y = make_blob_images(n=20, side=20, random_state=2)
-    local = CraterCNNClassifier.recommended(preprocessing="local", epochs=1, random_state=0)
+    local = CraterCNNClassifier.recommended(preprocessing="local", **as_they_are)
     with pytest.raises(ValueError, match=r"20x20 pixels .* local_size=15 .* at least 21 pixels"):
         local.fit(X, y)
 
@@ -377,29 +378,36 @@ def test_recommended_48px_network_is_the_one_it_was_chosen_with(preprocessing):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("side", "pools", "last"),
+    ("side", "network_side", "pools", "last"),
     [
-        (16, (1, 2, 1), 4),
-        (28, (3, 1, 1), 4),
-        (48, (3, 2, 1), 4),
-        (64, (3, 3, 1), 4),
-        (128, (3, 3, 2), 5),
+        (16, 48, (3, 2, 1), 4),
+        (28, 48, (3, 2, 1), 4),
+        (32, 48, (3, 2, 1), 4),
+        (48, 48, (3, 2, 1), 4),
+        (64, 64, (3, 3, 1), 4),
+        (128, 128, (3, 3, 2), 5),
     ],
 )
-def test_recommended_fits_every_tile_size_without_overrides(side, pools, last):
+def test_recommended_fits_every_tile_size_without_overrides(side, network_side, pools, last):
     X, y = make_blob_images(n=20, side=side, random_state=1)
     clf = CraterCNNClassifier.recommended(random_state=0, epochs=1).fit(X, y)
     assert clf.image_shape_ == (side, side)
     assert clf.pool_sizes_ == pools
     assert clf.pool_sizes == "auto"
-    flatten = [line for line in clf.network_summary_.splitlines() if line.startswith("Flatten")]
+    lines = clf.network_summary_.splitlines()
+    enlarged = lines[1].startswith("Resizing")
+    assert enlarged == (network_side != side)
+    assert lines[1 + enlarged].endswith(f"-> {network_side - 2}x{network_side - 2}x16")
+    flatten = [line for line in lines if line.startswith("Flatten")]
     assert flatten[0].endswith(f"-> {last * last * 64}")
     assert clf.predict(X).shape == (20,)
 
 
 def test_explicit_pools_override_auto_in_the_preset():
     X, y = make_blob_images(n=20, side=14, random_state=2)
-    two_blocks = dict(conv_filters=(16, 64), pool_sizes=(3, 2), epochs=1, random_state=0)
+    two_blocks = dict(
+        conv_filters=(16, 64), pool_sizes=(3, 2), upsample_to=None, epochs=1, random_state=0
+    )
     clf = CraterCNNClassifier.recommended(**two_blocks).fit(X, y)
     assert clf.pool_sizes_ == (3, 2)
     X, y = make_blob_images(n=20, side=13, random_state=2)
@@ -451,9 +459,111 @@ def test_local_preprocessing_round_trips_through_a_model_file(tmp_path):
 
 def test_recommended_with_local_preprocessing_needs_14_more_pixels():
     X, y = make_blob_images(n=20, side=21, random_state=2)
-    clf = CraterCNNClassifier.recommended(preprocessing="local", epochs=1, random_state=0)
+    clf = CraterCNNClassifier.recommended(
+        preprocessing="local", upsample_to=None, epochs=1, random_state=0
+    )
     assert clf.fit(X, y).image_shape_ == (21, 21)
     assert clf.pool_sizes_ == (1, 1, 1)
     X, y = make_blob_images(n=20, side=20, random_state=2)
     with pytest.raises(ValueError, match="20x20 pixels are too small"):
         clf.fit(X, y)
+
+
+# ------------------------------------------------------------------ upsample_to
+@pytest.mark.parametrize(
+    ("shape", "upsample_to", "expected"),
+    [
+        ((28, 28), 48, (48, 48)),
+        ((16, 16), 48, (48, 48)),
+        ((28, 64), 48, (48, 110)),  # one factor for both sides: the shorter one decides
+        ((48, 48), 48, (48, 48)),
+        ((64, 64), 48, (64, 64)),  # never shrunk
+        ((28, 28), None, (28, 28)),
+    ],
+)
+def test_upsampled_shape(shape, upsample_to, expected):
+    from skcrater._network import upsampled_shape
+
+    assert upsampled_shape(shape, upsample_to) == expected
+
+
+UPSAMPLED = {
+    **TINY_CNN,
+    "pool_sizes": "auto",
+    "upsample_to": 32,
+    "preprocessing": "standardize",
+    "random_state": 0,
+}
+
+
+def test_upsample_to_enlarges_small_tiles_inside_the_network():
+    X, y = make_blob_images(n=32, side=16)
+    clf = CraterCNNClassifier(**UPSAMPLED).fit(X, y)
+    lines = clf.network_summary_.splitlines()
+    assert lines[0].endswith("-> 16x16x1") and lines[1] == f"{'Resizing':<28} -> 32x32x1"
+    # the pools are those of 32 px tiles (30x30 maps pooled by 3 to 10x10), not of 16 px
+    assert clf.pool_sizes_ == (3,)
+    assert lines[2].startswith("Conv2D(4, 3x3, valid)") and lines[2].endswith("-> 30x30x4")
+    # predict takes the tiles' own size, and refuses the enlarged one
+    assert clf.image_shape_ == (16, 16)
+    assert clf.predict_proba(X).shape == (32, 2)
+    with pytest.raises(ValueError, match="16x16"):
+        clf.predict(make_blob_images(n=4, side=32)[0])
+    assert clone(clf).get_params()["upsample_to"] == 32
+
+
+def test_upsample_to_leaves_tiles_at_least_that_large_alone():
+    X, y = make_blob_images(n=32, side=16)
+    big = CraterCNNClassifier(**{**UPSAMPLED, "upsample_to": 16}).fit(X, y)
+    plain = CraterCNNClassifier(**{**UPSAMPLED, "upsample_to": None}).fit(X, y)
+    assert "Resizing" not in big.network_summary_
+    np.testing.assert_array_equal(big.predict_proba(X), plain.predict_proba(X))
+
+
+def test_upsample_to_sets_the_geometry_check():
+    # 8 px tiles are too small for two 3x3 blocks pooled by 2, but not once enlarged to 24
+    X, y = make_blob_images(n=32, side=8)
+    two = {**TINY_CNN, "conv_filters": (4, 4), "pool_sizes": (2, 2)}
+    with pytest.raises(ValueError, match="8x8 pixels are too small"):
+        CraterCNNClassifier(**two).fit(X, y)
+    clf = CraterCNNClassifier(**two, upsample_to=24, random_state=0).fit(X, y)
+    assert clf.predict(X).shape == (32,)
+
+
+def test_upsample_to_must_be_a_positive_int():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = make_blob_images(n=20)
+    for bad in (0, 2.5, "48"):
+        with pytest.raises(InvalidParameterError, match="upsample_to"):
+            CraterCNNClassifier(**{**TINY_CNN, "upsample_to": bad}).fit(X, y)
+
+
+def test_upsampled_network_round_trips_and_pickles(tmp_path):
+    from skcrater.persistence import load, save
+
+    X, y = make_blob_images(n=32, side=16)
+    clf = CraterCNNClassifier(**UPSAMPLED).fit(X, y)
+    loaded = load(save(clf, tmp_path / "up.skcrater"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(clf)).predict_proba(X), clf.predict_proba(X)
+    )
+
+
+def test_max_shift_counts_pixels_of_the_enlarged_tiles(monkeypatch):
+    import skcrater._network as network
+
+    seen = []
+    real = network.augmented_batches
+
+    def spy(*args, max_shift, **kwargs):
+        seen.append(max_shift)
+        return real(*args, max_shift=max_shift, **kwargs)
+
+    monkeypatch.setattr(network, "augmented_batches", spy)
+    X, y = make_blob_images(n=32, side=12)
+    CraterCNNClassifier(**{**UPSAMPLED, "upsample_to": 24, "max_shift": 4, "epochs": 1}).fit(X, y)
+    CraterCNNClassifier(**{**UPSAMPLED, "upsample_to": None, "max_shift": 4, "epochs": 1}).fit(X, y)
+    # enlarged twice, a 12 px tile shifts by up to 2 of its own pixels; as it is, by 4
+    assert seen == [2, 4]

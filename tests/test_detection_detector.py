@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_blob_images
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -288,3 +289,23 @@ def test_a_classifier_fitted_on_8_bit_tiles_gets_tiles_in_its_own_units(scenes, 
     tiles = _windows(image.astype(np.float32), det.stride_, scores.shape)  # 0..255 floats
     expected = cnn.predict_proba(tiles)[:, 1].reshape(scores.shape)
     np.testing.assert_allclose(scores, expected, atol=1e-4)
+
+
+def test_a_network_that_enlarges_its_windows_is_given_cut_windows(scenes):
+    from skcrater.detection._detector import _dense_network
+
+    X, y = make_blob_images(n=64, side=WINDOW)
+    cnn = tiny_cnn(epochs=1, upsample_to=2 * WINDOW, preprocessing="scale").fit(X, y)
+    assert cnn.model_.layers[1].name == "upsample"
+    assert _dense_network(cnn) is None
+    det = detector(FrozenEstimator(cnn), threshold=0.5).fit(*scenes[0])
+    image = scenes[1][0]
+    scores = det.score_map(image)
+    tiles = _windows(image.astype(np.float32), det.stride_, scores.shape)
+    expected = cnn.predict_proba(tiles)[:, 1].reshape(scores.shape)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+
+
+def test_the_default_classifier_never_enlarges_its_windows():
+    det = CraterDetector(window=32)
+    assert det._make_estimator(np.random.RandomState(0)).upsample_to is None

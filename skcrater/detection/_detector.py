@@ -102,13 +102,13 @@ class CraterDetector(BaseEstimator):
         one (a :class:`~skcrater.CraterCNNClassifier` fitted on 0..255
         tiles is given 0..255 floats). None uses
         ``CraterCNNClassifier.recommended(preprocessing="local",
-        class_weight="balanced")``. An
+        class_weight="balanced", upsample_to=None)``. An
         already fitted classifier in :class:`sklearn.frozen.FrozenEstimator`
         is used as it is (``fit`` then only checks its input). A
-        :class:`~skcrater.CraterCNNClassifier` with 'valid' padding and a
-        pointwise preprocessing (``"scale"`` or ``"local"``) is evaluated
-        fully convolutionally over the image; anything else is given the
-        cut windows.
+        :class:`~skcrater.CraterCNNClassifier` with 'valid' padding, a
+        pointwise preprocessing (``"scale"`` or ``"local"``) and windows it
+        does not enlarge (``upsample_to``) is evaluated fully convolutionally
+        over the image; anything else is given the cut windows.
     window : int, default=48
         Side of the tiles, in pixels.
     diameter_range : tuple of float, default=(16, 40)
@@ -393,14 +393,7 @@ class CraterDetector(BaseEstimator):
     def _make_estimator(self, rng):
         if self.estimator is not None:
             return self.estimator
-        from ..cnn import CraterCNNClassifier
-
-        # about four negatives per positive by design: balance the loss
-        return CraterCNNClassifier.recommended(
-            preprocessing="local",
-            class_weight="balanced",
-            random_state=rng.randint(np.iinfo(np.int32).max),
-        )
+        return default_classifier(random_state=rng.randint(np.iinfo(np.int32).max))
 
     def _training_windows(self, images, catalogues, rng):
         tiles, labels, counts = [], [], {}
@@ -727,6 +720,21 @@ def candidate_order(table):
     ).reset_index(drop=True)
 
 
+def default_classifier(**params):
+    """The tile classifier of ``CraterDetector(estimator=None)``, unfitted.
+
+    ``CraterCNNClassifier.recommended()`` with local contrast normalisation
+    (so that it scans whole images densely), balanced classes (about four
+    negative windows per positive, by design) and windows kept at their own
+    size (``upsample_to=None``: windows below 48 px enlarged would rule out
+    the dense scan); ``params`` override any of these.
+    """
+    from ..cnn import CraterCNNClassifier
+
+    defaults = dict(preprocessing="local", class_weight="balanced", upsample_to=None)
+    return CraterCNNClassifier.recommended(**{**defaults, **params})
+
+
 #: The dense rewrite of each fitted network, built once and dropped with the network.
 _DENSE_VERSIONS = weakref.WeakKeyDictionary()
 # the chunks of a Dask image are scanned on several threads at once, each wanting the rewrite
@@ -762,6 +770,9 @@ def _dense_network(estimator):
     inner = getattr(estimator, "estimator", estimator)  # through a FrozenEstimator
     model = getattr(inner, "model_", None)
     if model is None or getattr(inner, "preprocessing", None) not in _DENSE_PREPROCESSING:
+        return None
+    # a network that enlarges its tiles (upsample_to) sees pixels a whole image does not have
+    if any(type(layer).__name__ == "Resizing" for layer in model.layers):
         return None
     return model if getattr(inner, "padding", "valid") == "valid" else None
 
