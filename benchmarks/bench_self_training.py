@@ -27,8 +27,9 @@ Usage::
 
 ``--protocol`` chooses other comparisons of the semi-supervised modes of
 :class:`skcrater.CraterCNNClassifier` (consistency training,
-``unlabeled_weight``; entropy minimisation, ``unlabeled_entropy_weight``)
-against the supervised ``CraterCNNClassifier.recommended()`` and the recipe
+``unlabeled_weight``; entropy minimisation, ``unlabeled_entropy_weight``;
+the pool's class share estimated and corrected for, ``unlabeled_prior="em"``,
+config ``prior``) against the supervised ``CraterCNNClassifier.recommended()`` and the recipe
 self-training (``SelfTrainingWrapper``), one fit per seed, paired per seed:
 
 * ``cohen28`` (protocol 1): trained on Cohen28 West (labelled) with Center's
@@ -257,6 +258,7 @@ SEMI_CONFIGS = {
     "consistency": dict(unlabeled_weight=1.0, unlabeled_threshold=0.95),
     "entropy": dict(unlabeled_entropy_weight=0.1),
     "combined": dict(unlabeled_weight=1.0, unlabeled_threshold=0.95, unlabeled_entropy_weight=0.1),
+    "prior": dict(unlabeled_prior="em"),
 }
 
 
@@ -295,7 +297,8 @@ def fit_semi(model, X, y, U):
 def _semi(model):
     if hasattr(model, "retrain"):
         return True
-    return model.unlabeled_weight > 0 or model.unlabeled_entropy_weight > 0
+    uses = model.unlabeled_weight > 0 or model.unlabeled_entropy_weight > 0
+    return uses or model.unlabeled_prior == "em"
 
 
 def score_semi(model, X, y, seconds):
@@ -312,6 +315,10 @@ def score_semi(model, X, y, seconds):
     share = inner.history_.get("unlabeled_share")
     if share:
         row["unlabeled_share_first_last"] = [round(share[0], 3), round(share[-1], 3)]
+    prior = getattr(inner, "unlabeled_prior_", None)
+    if prior is not None:  # the share of classes_[1] that the output was corrected to
+        row["unlabeled_prior"] = round(float(prior[1]), 4)
+        row["class_prior"] = round(float(inner.class_prior_[1]), 4)
     if hasattr(model, "pseudo_label_counts_"):
         row["pseudo_labels_added"] = model.pseudo_label_counts_.sum(axis=0).tolist()
     return row

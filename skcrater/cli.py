@@ -59,6 +59,20 @@ def _unit_float(text):
     return value
 
 
+def _prior_value(text):
+    """``em``, or a share strictly between 0 and 1 (``--unlabeled-prior``)."""
+    if text == "em":
+        return text
+    message = f"must be 'em' or a number in (0, 1), got {text}"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
 def _add_preset_options(parser, recommended):
     """``--recommended`` / ``--recipe``: which CraterCNNClassifier to start from.
 
@@ -184,10 +198,18 @@ def build_parser():
         "(and Xtest1.npy with --use-test-pool), with this weight beside the labelled loss",
     )
     train.add_argument(
+        "--unlabeled-prior",
+        type=_prior_value,
+        metavar="em|SHARE",
+        help="correct the probabilities for another share of craters than the labelled "
+        "tiles': 'em' estimates it on the unlabelled tiles of Xtrain1_extra.npy (and "
+        "Xtest1.npy with --use-test-pool), a number in (0, 1) gives it",
+    )
+    train.add_argument(
         "--use-test-pool",
         action="store_true",
-        help="also use Xtest1.npy as unlabelled tiles (with --pseudo-label-threshold or "
-        "--unlabeled-weight)",
+        help="also use Xtest1.npy as unlabelled tiles (with --pseudo-label-threshold, "
+        "--unlabeled-weight or --unlabeled-prior em)",
     )
     train.add_argument("--overwrite", action="store_true", help="replace an existing model")
     _add_tensorboard_option(train, "the training run")
@@ -460,6 +482,8 @@ def _cmd_train(args):
     pool = _unlabelled_pool(data, args)
     if args.unlabeled_weight is not None:
         clf.set_params(unlabeled_weight=args.unlabeled_weight)
+    if args.unlabeled_prior is not None:
+        clf.set_params(unlabeled_prior=args.unlabeled_prior)
     estimator, fit_kwargs = clf, {}
     if args.pseudo_label_threshold is not None:
         from .self_training import SelfTrainingWrapper
@@ -495,12 +519,16 @@ def _unlabelled_pool(data, args):
         for option, value in (
             ("--pseudo-label-threshold", args.pseudo_label_threshold),
             ("--unlabeled-weight", args.unlabeled_weight),
+            ("--unlabeled-prior em", "em" if args.unlabeled_prior == "em" else None),
         )
         if value is not None
     ]
     if not wanted:
         if args.use_test_pool:
-            raise ValueError("--use-test-pool needs --pseudo-label-threshold or --unlabeled-weight")
+            raise ValueError(
+                "--use-test-pool needs --pseudo-label-threshold, --unlabeled-weight or "
+                "--unlabeled-prior em"
+            )
         return None
     import numpy as np
 
@@ -534,6 +562,12 @@ def _print_training_summary(estimator, fit_s, args):
     if "unlabeled_share" in history:
         share = history["unlabeled_share"][best - 1]
         print(f"  pseudo-labelled:     {share:.0%} of the unlabelled tiles (best epoch)")
+    if getattr(cnn, "unlabeled_prior_", None) is not None:
+        how = "estimated on the unlabelled tiles" if args.unlabeled_prior == "em" else "given"
+        print(
+            f"  share of class {cnn.classes_[1]}:    {cnn.class_prior_[1]:.1%} in training, "
+            f"corrected to {cnn.unlabeled_prior_[1]:.1%} ({how})"
+        )
     print(f"  fit time:            {fit_s:.1f} s")
     if cnn is not estimator:
         _print_pseudo_labels(estimator, args.pseudo_label_threshold)

@@ -213,6 +213,27 @@ default=None
         ``unlabeled_entropy_weight``) grow linearly from 0 to their weights,
         so that pseudo-labels start from a network trained on the labelled
         tiles; 0 applies them in full from the first epoch.
+    unlabeled_prior : "em", float or None, default=None
+        The share of ``classes_[1]`` among the tiles to be classified, when
+        it differs from the labelled tiles' (e.g. another region with fewer
+        craters). After training, the network's output is corrected by
+        Bayes' rule for the change from the labelled share
+        (``class_prior_``) to this one: every logit moves by
+        ``logit(new share) - logit(labelled share)``, so the ranking of the
+        tiles is unchanged and only the probabilities, and what passes
+        ``threshold``, move. ``"em"`` estimates the share from the network's
+        own probabilities on the unlabelled tiles (``y == -1`` rows and
+        ``X_unlabeled``, which it then requires): the share that makes them
+        most likely, where the EM algorithm of Saerens et al. (2002)
+        converges; a float in (0, 1) gives it. None (the
+        default) keeps the network's output as trained. The correction is
+        part of the network (the bias of its output unit), so saved models,
+        :meth:`predict_proba` and dense scans all include it. It assumes
+        that only the share changes, not what a crater looks like, and that
+        the probabilities are calibrated on the labelled tiles; EM runs away
+        to 0 or 1 when they barely separate the classes (a warning says so
+        for estimates below 1% or above 99%). See the user guide
+        (:ref:`label_shift`) for where it pays.
 
     Attributes
     ----------
@@ -250,6 +271,13 @@ default=None
         and ``unlabeled_loss``, the consistency loss before its weight.
     best_epoch_ : int
         The (1-based) epoch whose weights were kept.
+    class_prior_ : ndarray of shape (2,)
+        The share of each class in the loss of the labelled training tiles
+        (their weights, ``sample_weight`` times ``class_weight``, summed per
+        class): the prior the trained network's probabilities reflect.
+    unlabeled_prior_ : ndarray of shape (2,) or None
+        The class shares the output was corrected to (``unlabeled_prior``:
+        estimated by EM or given), or None without the correction.
     n_epochs_ : int
         Epochs run in the last ``fit`` (fewer than ``epochs`` after an early
         stop).
@@ -337,6 +365,7 @@ default=None
         "unlabeled_ratio": [Interval(Integral, 1, None, closed="left")],
         "unlabeled_augment": ["array-like"],
         "unlabeled_warmup": [Interval(Integral, 0, None, closed="left")],
+        "unlabeled_prior": [StrOptions({"em"}), Interval(Real, 0, 1, closed="neither"), None],
     }
 
     def __init__(
@@ -371,6 +400,7 @@ default=None
         unlabeled_ratio=1,
         unlabeled_augment=STRONG_AUGMENTATIONS,
         unlabeled_warmup=0,
+        unlabeled_prior=None,
     ):
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
@@ -401,6 +431,7 @@ default=None
         self.unlabeled_ratio = unlabeled_ratio
         self.unlabeled_augment = unlabeled_augment
         self.unlabeled_warmup = unlabeled_warmup
+        self.unlabeled_prior = unlabeled_prior
 
     def __reduce_ex__(self, protocol):
         from ._layers import new_with_layers
@@ -501,9 +532,9 @@ default=None
             (scikit-learn's semi-supervised convention; -1 is read so only
             when the other labels hold two classes, so that labels ``{-1,
             1}`` stay a binary problem). Unlabelled tiles join
-            ``X_unlabeled``; they are only used with ``unlabeled_weight > 0``
-            or ``unlabeled_entropy_weight > 0`` and never reach the
-            validation split.
+            ``X_unlabeled``; they are only used with ``unlabeled_weight > 0``,
+            ``unlabeled_entropy_weight > 0`` or ``unlabeled_prior="em"`` and
+            never reach the validation split.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-tile weights in the loss (multiplied by ``class_weight``);
             both classes must keep some non-zero weight.
@@ -519,10 +550,11 @@ default=None
         callbacks : list of keras.callbacks.Callback, default=None
             Extra Keras callbacks for this fit (e.g. Optuna pruning).
         X_unlabeled : array-like of shape (n_unlabeled, ...), default=None
-            Unlabelled tiles for consistency training (``unlabeled_weight``)
-            and entropy minimisation (``unlabeled_entropy_weight``), of the
+            Unlabelled tiles for consistency training (``unlabeled_weight``),
+            entropy minimisation (``unlabeled_entropy_weight``) and the
+            estimate of their class shares (``unlabeled_prior="em"``), of the
             shape of ``X`` and in its range (see the class Notes). Ignored,
-            once checked, when both weights are 0.
+            once checked, when none of these is asked for.
 
         Returns
         -------
@@ -558,6 +590,7 @@ default=None
         input_range = self._check_training_range(images, warm)
         input_scale = self.input_scale_ if warm else input_scale_of(input_range)
         pool = self._check_unlabeled(in_y, X_unlabeled, image_shape, input_range, input_scale)
+        self._check_prior_pool(pool)
         thresholds = self._unlabeled_thresholds(classes)
         y01 = (y == classes[1]).astype(np.float32)
         train, val = self._split_validation(y01, validation_candidates, validation_data)
@@ -574,19 +607,67 @@ default=None
         self.n_features_in_ = image_shape[0] * image_shape[1]
         self.input_scale_ = input_scale
         self.input_range_ = input_range
+        scaled_pool = None
         if pool is not None and self._uses_pool():
-            pool = self._scale(pool, input_scale)
-        else:
-            pool = None
+            scaled_pool = self._scale(pool, input_scale)
+        if warm:
+            self._remove_prior_correction()
         self._train(
-            x[train], y01[train], weights[train], val_data, callbacks, warm, pool, thresholds
+            x[train], y01[train], weights[train], val_data, callbacks, warm, scaled_pool, thresholds
         )
         self._warn_if_constant(x[train])
+        self._correct_prior(y01[train], weights[train], pool)
         return self
 
     # ---------------------------------------------------- unlabelled tiles
     def _uses_pool(self):
         return self.unlabeled_weight > 0 or self.unlabeled_entropy_weight > 0
+
+    def _check_prior_pool(self, pool):
+        if _is_em(self.unlabeled_prior) and pool is None:
+            raise ValueError(
+                'unlabeled_prior="em" estimates the class shares of unlabelled tiles: pass '
+                "them as rows of X with y == -1 or as X_unlabeled, or give the share as a "
+                "float."
+            )
+
+    def _correct_prior(self, y01, weights, pool):
+        """Set ``class_prior_`` and ``unlabeled_prior_``; move the output's bias by Bayes' rule."""
+        from ._prior import em_prior
+
+        positive = float(np.dot(weights, y01) / weights.sum())
+        self.class_prior_ = np.array([1.0 - positive, positive])
+        self.unlabeled_prior_ = None
+        if self.unlabeled_prior is None:
+            return
+        if _is_em(self.unlabeled_prior):
+            share = em_prior(self._positive_proba(pool), positive)
+            _warn_if_extreme(share, self.classes_[1])
+        else:
+            share = float(self.unlabeled_prior)
+        self.unlabeled_prior_ = np.array([1.0 - share, share])
+        self._shift_output(self._prior_shift())
+
+    def _prior_shift(self):
+        """The logit offset that the fitted output unit carries (0 without a correction)."""
+        from ._prior import logit_shift
+
+        if getattr(self, "unlabeled_prior_", None) is None:
+            return 0.0
+        return logit_shift(self.class_prior_[1], self.unlabeled_prior_[1])
+
+    def _remove_prior_correction(self):
+        # a warm fit trains on from the network as trained, not as corrected
+        self._shift_output(-self._prior_shift())
+        self.unlabeled_prior_ = None
+
+    def _shift_output(self, shift):
+        """Add ``shift`` to the logit of the network's sigmoid output unit."""
+        if shift == 0.0:
+            return
+        output = self.model_.layers[-1]
+        kernel, bias = output.get_weights()
+        output.set_weights([kernel, bias + np.float32(shift)])
 
     def _split_unlabeled(self, X, y, sample_weight, validation_candidates):
         """Take the rows with ``y == -1`` out of the training data.
@@ -1200,6 +1281,10 @@ _RECOMMENDED = dict(
 )
 
 
+#: EM estimates of the positive share outside this range get a warning.
+_EM_PLAUSIBLE = (0.01, 0.99)
+
+
 #: Probabilities are clipped to this range before their logit, to keep it finite:
 #: the ends lie beyond every float32 probability strictly between 0 and 1.
 _P_RANGE = (1e-300, 1.0 - 2.0**-53)
@@ -1224,6 +1309,25 @@ def _logit(p):
 
 def _ints(values):
     return tuple(int(v) for v in values)
+
+
+def _warn_if_extreme(share, positive):
+    # EM runs away to 0 or 1 when the probabilities barely separate the
+    # classes (a constant probability has no other fixed point): say so rather
+    # than predict one class for every tile
+    if not _EM_PLAUSIBLE[0] <= share <= _EM_PLAUSIBLE[1]:
+        warnings.warn(
+            f'unlabeled_prior="em" estimated that {share:.2%} of the unlabelled tiles are of '
+            f"class {positive!r}: an estimate this extreme usually means that the network's "
+            "probabilities barely separate the classes on these tiles. Check the network "
+            "(train longer), or give the share as a float.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _is_em(value):
+    return isinstance(value, str) and value == "em"
 
 
 def _is_auto(value):

@@ -72,7 +72,9 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
       unlabelled tiles itself (``unlabeled_weight`` or
       ``unlabeled_entropy_weight`` above 0) is given, in every round, the
       samples still unlabelled as ``X_unlabeled``: consistency training on
-      what the pseudo-labels have not reached.
+      what the pseudo-labels have not reached. One that estimates their
+      class shares (``unlabeled_prior="em"``) is given all the samples that
+      came without a label, pseudo-labelled or not.
 
     To cross-validate it with unlabelled rows in ``y``, use
     :class:`~skcrater.model_selection.SemiSupervisedKFold`: it keeps every
@@ -435,7 +437,7 @@ class SelfTrainingWrapper(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         rows = np.flatnonzero(has_label)
         kwargs = _check_method_params(X, routed, rows)
         kwargs.update(_validation_kwargs(estimator, self.labeled_iter_[rows] == 0))
-        kwargs.update(_pool_kwargs(estimator, X, has_label))
+        kwargs.update(_pool_kwargs(estimator, X, has_label, self.labeled_iter_ != 0))
         return estimator.fit(_safe_indexing(X, rows), self.transduction_[rows], **kwargs)
 
     def _select(self, estimator, X, has_label, thresholds, caps):
@@ -790,20 +792,29 @@ def _warm_start_key(estimator):
     return f"{prefix}warm_start"
 
 
-def _pool_kwargs(estimator, X, has_label):
+def _pool_kwargs(estimator, X, has_label, unlabelled):
     """``X_unlabeled`` for an estimator that trains on unlabelled samples itself.
 
     A :class:`~skcrater.CraterCNNClassifier` with ``unlabeled_weight`` or
     ``unlabeled_entropy_weight`` above 0 (an estimator whose ``fit`` takes
     ``X_unlabeled`` and who has either parameter) gets the samples still
-    unlabelled in each round; any other estimator gets nothing.
+    unlabelled in each round. With ``unlabeled_prior="em"`` it gets every
+    sample that came without a label (``unlabelled``), pseudo-labelled or
+    not: their class shares are what it estimates. Any other estimator gets
+    nothing.
     """
-    if has_label.all() or not has_fit_parameter(estimator, "X_unlabeled"):
+    if not has_fit_parameter(estimator, "X_unlabeled"):
         return {}
     params = estimator.get_params(deep=False)
-    if not (params.get("unlabeled_weight") or params.get("unlabeled_entropy_weight")):
+    if isinstance(params.get("unlabeled_prior"), str):
+        rows = unlabelled
+    elif params.get("unlabeled_weight") or params.get("unlabeled_entropy_weight"):
+        rows = ~has_label
+    else:
         return {}
-    return {"X_unlabeled": _safe_indexing(X, np.flatnonzero(~has_label))}
+    if not rows.any():
+        return {}
+    return {"X_unlabeled": _safe_indexing(X, np.flatnonzero(rows))}
 
 
 def _validation_kwargs(estimator, mask):

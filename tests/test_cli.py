@@ -411,10 +411,34 @@ def test_unlabelled_options_need_a_pool(course_dir, tmp_path, capsys, tiny_recip
     assert "--unlabeled-weight needs unlabelled tiles in --data" in capsys.readouterr().err
     assert main([*argv, "--use-test-pool"]) == 2
     err = capsys.readouterr().err
-    assert "--use-test-pool needs --pseudo-label-threshold or --unlabeled-weight" in err
+    assert "--use-test-pool needs --pseudo-label-threshold, --unlabeled-weight or" in err
     with pytest.raises(SystemExit):
         main([*argv, "--unlabeled-weight", "0"])
     assert "must be a positive number" in capsys.readouterr().err
+    assert main([*argv, "--unlabeled-prior", "em"]) == 2
+    assert "--unlabeled-prior em needs unlabelled tiles in --data" in capsys.readouterr().err
+    for bad in ("1", "0", "mean"):
+        with pytest.raises(SystemExit):
+            main([*argv, "--unlabeled-prior", bad])
+        assert "must be 'em' or a number in (0, 1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["em", "0.3"])
+def test_train_unlabeled_prior_corrects_the_share_and_reports_it(
+    course_dir, tmp_path, capsys, tiny_recipe, value
+):
+    from skcrater.persistence import load
+
+    model = tmp_path / "prior.skcrater"
+    argv = ["train", "--data", str(course_dir), "--model", str(model), *TINY_ARGS]
+    assert main([*argv, "--unlabeled-prior", value]) == 0
+    fitted = load(model)
+    assert fitted.unlabeled_prior == (value if value == "em" else 0.3)
+    out = capsys.readouterr().out
+    share = fitted.unlabeled_prior_[1]
+    how = "estimated on the unlabelled tiles" if value == "em" else "given"
+    assert f"corrected to {share:.1%} ({how})" in out
+    assert fitted.unlabeled_weight == 0  # no consistency training asked for
 
 
 def test_recipe_flag_chooses_the_recipe_and_recommended_is_the_documented_default(capsys):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import TINY_CNN
+from conftest import TINY_CNN, make_blob_images
 from sklearn.base import clone
 
 from skcrater import CraterCNNClassifier, SelfTrainingWrapper
@@ -98,6 +98,9 @@ def test_entropy_alone_and_per_class_thresholds(data):
         (dict(unlabeled_ratio=0), "unlabeled_ratio"),
         (dict(unlabeled_augment=("noise", "rotate")), "unlabeled_augment"),
         (dict(unlabeled_augment="noise"), "unlabeled_augment"),
+        (dict(unlabeled_prior=0.0), "unlabeled_prior"),
+        (dict(unlabeled_prior=1.0), "unlabeled_prior"),
+        (dict(unlabeled_prior="mean"), "unlabeled_prior"),
     ],
 )
 def test_bad_parameters_name_the_argument(data, params, match):
@@ -224,3 +227,118 @@ def test_warmup_delays_the_unlabelled_terms(data):
     assert warm.history_["loss"][0] == pytest.approx(plain.history_["loss"][0], rel=0.05)
     full = CraterCNNClassifier(**params, unlabeled_weight=1.0).fit(X, y, X_unlabeled=U)
     assert full.history_["loss"][0] > warm.history_["loss"][0]
+
+
+# ------------------------------------------------- a new share of craters
+
+
+def _logits(clf, X):
+    from scipy.special import logit
+
+    return logit(clf.predict_proba(X)[:, 1])
+
+
+def test_given_prior_moves_every_logit_by_bayes_rule(data):
+    from scipy.special import logit
+
+    X, y, U = data
+    base = CraterCNNClassifier(**SEMI).fit(X, y)
+    assert base.unlabeled_prior_ is None
+    assert base.class_prior_.sum() == pytest.approx(1.0)
+    assert base.class_prior_[1] == pytest.approx(y.mean(), abs=0.03)
+    shifted = CraterCNNClassifier(**SEMI, unlabeled_prior=0.2).fit(X, y)
+    assert shifted.unlabeled_prior_ == pytest.approx([0.8, 0.2])
+    expected = logit(0.2) - logit(base.class_prior_[1])
+    moved = _logits(shifted, U) - _logits(base, U)
+    assert moved == pytest.approx(np.full(len(U), expected), abs=1e-3)
+    # fewer craters expected: fewer predicted, the decision rule still exact
+    p = shifted.predict_proba(U)[:, 1]
+    assert np.array_equal(shifted.predict(U) == 1, p >= shifted.threshold)
+    assert (shifted.predict(U) == 1).sum() <= (base.predict(U) == 1).sum()
+
+
+def test_class_prior_counts_the_class_weights(data):
+    X, y, _ = data
+    clf = CraterCNNClassifier(**SEMI, class_weight="balanced", unlabeled_prior=0.5).fit(X, y)
+    assert clf.class_prior_ == pytest.approx([0.5, 0.5], abs=0.03)
+
+
+def test_em_prior_estimates_the_share_of_the_pool():
+    from skcrater._prior import em_prior
+
+    X, y = make_blob_images(96, random_state=0)  # half of them class 1
+    U, u = make_blob_images(200, random_state=1)
+    pool = np.r_[np.flatnonzero(u == 1)[:20], np.flatnonzero(u == 0)[:80]]  # a fifth class 1
+    params = dict(SEMI, epochs=8)
+    base = CraterCNNClassifier(**params).fit(X, y)
+    expected = em_prior(base.predict_proba(U[pool])[:, 1], base.class_prior_[1])
+    via_y = CraterCNNClassifier(**params, unlabeled_prior="em").fit(*_with_pool(X, y, U[pool]))
+    via_arg = CraterCNNClassifier(**params, unlabeled_prior="em").fit(X, y, X_unlabeled=U[pool])
+    for clf in (via_y, via_arg):
+        assert clf.unlabeled_prior_[1] == pytest.approx(expected, abs=1e-6)
+        assert np.array_equal(clf.class_prior_, base.class_prior_)
+    assert via_y.unlabeled_prior_[1] == pytest.approx(0.2, abs=0.1)
+
+
+def test_em_prior_without_unlabelled_tiles_is_refused_before_training(data, monkeypatch):
+    X, y, _ = data
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before refusing")
+
+    monkeypatch.setattr(CraterCNNClassifier, "_train", never)
+    with pytest.raises(ValueError, match='unlabeled_prior="em".*X_unlabeled'):
+        CraterCNNClassifier(**SEMI, unlabeled_prior="em").fit(X, y)
+
+
+def test_em_prior_warns_when_it_runs_away(data):
+    X, y, _ = data
+    flat = np.full((20, 16, 16), 128, dtype=np.uint8)  # one probability for every tile
+    with pytest.warns(UserWarning, match="barely separate the classes"):
+        clf = CraterCNNClassifier(**SEMI, unlabeled_prior="em").fit(X, y, X_unlabeled=flat)
+    assert min(clf.unlabeled_prior_) < 0.01
+
+
+def test_warm_start_removes_the_previous_correction(data, monkeypatch):
+    X, y, U = data
+    base = CraterCNNClassifier(**SEMI).fit(X, y)
+    clf = CraterCNNClassifier(**SEMI, unlabeled_prior=0.2).fit(X, y)
+    # training that leaves the weights as they are: what changes is the correction
+    monkeypatch.setattr(CraterCNNClassifier, "_train", lambda self, *args, **kwargs: None)
+    clf.set_params(warm_start=True, unlabeled_prior=None)
+    clf.fit(X, y)
+    assert clf.unlabeled_prior_ is None
+    assert _logits(clf, U) == pytest.approx(_logits(base, U), abs=1e-3)
+
+
+def test_save_and_load_keep_the_correction(data, tmp_path):
+    from skcrater import load, save
+
+    X, y, U = data
+    clf = CraterCNNClassifier(**SEMI, unlabeled_prior=0.3).fit(X, y)
+    save(clf, tmp_path / "model.skcrater")
+    back = load(tmp_path / "model.skcrater")
+    assert np.array_equal(back.unlabeled_prior_, clf.unlabeled_prior_)
+    assert np.array_equal(back.predict_proba(U), clf.predict_proba(U))
+
+
+def test_self_training_passes_the_pool_to_the_em_prior(data, monkeypatch):
+    X, y, U = data
+    pools = []
+    original = CraterCNNClassifier.fit
+
+    def spy(self, X, y, *args, X_unlabeled=None, **kwargs):
+        pools.append(None if X_unlabeled is None else len(X_unlabeled))
+        return original(self, X, y, *args, X_unlabeled=X_unlabeled, **kwargs)
+
+    monkeypatch.setattr(CraterCNNClassifier, "fit", spy)
+    inner = CraterCNNClassifier(**SEMI, unlabeled_prior=0.5)
+    wrapper = SelfTrainingWrapper(inner, threshold=0.5, max_iter=1).fit(X, y, X_unlabeled=U)
+    assert wrapper.termination_condition_ == "all_labeled"
+    assert set(pools) == {None}  # a given share needs no tiles
+    pools.clear()
+    inner.set_params(unlabeled_prior="em")
+    with pytest.warns(UserWarning, match="barely separate"):  # a 2-epoch network
+        SelfTrainingWrapper(inner, threshold=0.5, max_iter=1).fit(X, y, X_unlabeled=U)
+    # every round, the final fit included, sees all the tiles that came without a label
+    assert pools == [len(U), len(U)]

@@ -106,6 +106,18 @@ def test_dense_score_map_equals_predict_proba_on_cut_windows(fitted, scenes, sca
     np.testing.assert_allclose(scores, expected, atol=1e-4)
 
 
+def test_dense_scan_carries_the_class_share_correction(scenes):
+    from skcrater.detection._sampling import rescale
+
+    det = detector(tiny_cnn(epochs=5, unlabeled_prior=0.1)).fit(*scenes[0])
+    assert det.estimator_.unlabeled_prior_[1] == pytest.approx(0.1)
+    image = scenes[1][0]
+    scores = det.score_map(image)
+    tiles = _windows(rescale(image.astype(np.float32) / 255, 1.0), det.stride_, scores.shape)
+    expected = det.estimator_.predict_proba(tiles)[:, 1].reshape(scores.shape)
+    np.testing.assert_allclose(scores, expected, atol=1e-4)
+
+
 def test_a_frozen_fitted_estimator_is_used_as_it_is(fitted, scenes):
     frozen = FrozenEstimator(fitted.estimator_)
     det = detector(frozen).fit(*scenes[0])
