@@ -146,8 +146,8 @@ def test_strong_augment_keeps_shape_and_standardisation():
     assert np.array_equal(strong_augment(x, (), rng, standardize=False), x)
 
 
-def test_self_training_passes_the_remaining_pool(data, monkeypatch):
-    X, y, U = data
+def _spy_on_pools(monkeypatch):
+    """A list that records len(X_unlabeled) (or None) of every CraterCNNClassifier fit."""
     pools = []
     original = CraterCNNClassifier.fit
 
@@ -156,6 +156,12 @@ def test_self_training_passes_the_remaining_pool(data, monkeypatch):
         return original(self, X, y, *args, X_unlabeled=X_unlabeled, **kwargs)
 
     monkeypatch.setattr(CraterCNNClassifier, "fit", spy)
+    return pools
+
+
+def test_self_training_passes_the_remaining_pool(data, monkeypatch):
+    X, y, U = data
+    pools = _spy_on_pools(monkeypatch)
     inner = CraterCNNClassifier(**SEMI, unlabeled_weight=1.0)
     wrapper = SelfTrainingWrapper(inner, threshold=0.5, max_iter=1).fit(X, y, X_unlabeled=U)
     # first round: the whole pool; final fit: the tiles still unlabelled (none here)
@@ -324,14 +330,7 @@ def test_save_and_load_keep_the_correction(data, tmp_path):
 
 def test_self_training_passes_the_pool_to_the_em_prior(data, monkeypatch):
     X, y, U = data
-    pools = []
-    original = CraterCNNClassifier.fit
-
-    def spy(self, X, y, *args, X_unlabeled=None, **kwargs):
-        pools.append(None if X_unlabeled is None else len(X_unlabeled))
-        return original(self, X, y, *args, X_unlabeled=X_unlabeled, **kwargs)
-
-    monkeypatch.setattr(CraterCNNClassifier, "fit", spy)
+    pools = _spy_on_pools(monkeypatch)
     inner = CraterCNNClassifier(**SEMI, unlabeled_prior=0.5)
     wrapper = SelfTrainingWrapper(inner, threshold=0.5, max_iter=1).fit(X, y, X_unlabeled=U)
     assert wrapper.termination_condition_ == "all_labeled"
