@@ -71,8 +71,6 @@ def logit_shift(train_prior, new_prior):
     under ``train_prior`` becomes ``sigmoid(logit(p) + shift)`` under
     ``new_prior``.
     """
-    return float(_logit(new_prior) - _logit(train_prior))
+    from scipy.special import logit
 
-
-def _logit(p):
-    return np.log(p) - np.log1p(-p)
+    return float(logit(new_prior) - logit(train_prior))

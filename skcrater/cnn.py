@@ -624,7 +624,7 @@ default=None
         return self.unlabeled_weight > 0 or self.unlabeled_entropy_weight > 0
 
     def _check_prior_pool(self, pool):
-        if _is_em(self.unlabeled_prior) and pool is None:
+        if _is_option(self.unlabeled_prior, "em") and pool is None:
             raise ValueError(
                 'unlabeled_prior="em" estimates the class shares of unlabelled tiles: pass '
                 "them as rows of X with y == -1 or as X_unlabeled, or give the share as a "
@@ -640,7 +640,7 @@ default=None
         self.unlabeled_prior_ = None
         if self.unlabeled_prior is None:
             return
-        if _is_em(self.unlabeled_prior):
+        if _is_option(self.unlabeled_prior, "em"):
             share = em_prior(self._positive_proba(pool), positive)
             _warn_if_extreme(share, self.classes_[1])
         else:
@@ -793,7 +793,7 @@ default=None
         """Parameter checks that ``_parameter_constraints`` cannot express (no data needed)."""
         conv = _ints(self.conv_filters)
         # "auto" is resolved per tile size in fit (_pool_sizes_for)
-        pools = (1,) * len(conv) if _is_auto(self.pool_sizes) else _ints(self.pool_sizes)
+        pools = (1,) * len(conv) if _is_option(self.pool_sizes, "auto") else _ints(self.pool_sizes)
         if not conv or min(conv) < 1 or min(pools, default=1) < 1:
             raise ValueError(
                 "conv_filters and pool_sizes must be non-empty sequences of positive ints, got "
@@ -910,7 +910,7 @@ default=None
         """The pooling sizes of the network for tiles of ``image_shape``:
         ``pool_sizes`` itself, or what ``"auto"`` resolves to (raises
         ``ValueError`` for tiles too small even without pooling)."""
-        if not _is_auto(self.pool_sizes):
+        if not _is_option(self.pool_sizes, "auto"):
             return _ints(self.pool_sizes)
         return auto_pool_sizes(
             self._network_shape(image_shape),
@@ -1326,12 +1326,9 @@ def _warn_if_extreme(share, positive):
         )
 
 
-def _is_em(value):
-    return isinstance(value, str) and value == "em"
-
-
-def _is_auto(value):
-    return isinstance(value, str) and value == "auto"
+def _is_option(value, option):
+    """Whether a parameter that also takes numbers or tuples holds the string ``option``."""
+    return isinstance(value, str) and value == option
 
 
 def _best_epoch_callback(patience):
