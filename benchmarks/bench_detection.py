@@ -27,6 +27,9 @@ mosaic, in a fresh process; with ``--dask`` the megapixels per second and
 the peak memory per worker of ``predict`` on a lazy ``--dask-size`` square
 mosaic (tiles of a synthetic scene, never whole in memory) on a
 ``dask.distributed.LocalCluster`` of each of ``--dask-workers`` sizes.
+``--window``, ``--diameter-range``, ``--positives``, ``--rounds`` and
+``--ensemble K`` (a soft vote of K networks of consecutive seeds, which
+scans by cutting windows) screen variants of the detector.
 
 Usage::
 
@@ -108,14 +111,23 @@ def make_detector(args, seed):
         random_state=seed,
         verbose=0,
     )
-    step = np.sqrt(40 / 16)
-    n = int(np.ceil(np.log(args.max_diameter / 40) / np.log(step))) + 1
+    if args.ensemble > 1:
+        from sklearn.base import clone
+        from sklearn.ensemble import VotingClassifier
+
+        # soft vote of networks of consecutive seeds: cut windows only, no dense scan
+        seeds = range(seed * args.ensemble, (seed + 1) * args.ensemble)
+        members = [(f"seed{s}", clone(cnn).set_params(random_state=s)) for s in seeds]
+        cnn = VotingClassifier(members, voting="soft")
+    low, high = args.diameter_range
+    step = np.sqrt(high / low)
+    n = int(np.ceil(np.log(args.max_diameter / high) / np.log(step))) + 1
     # --finer-levels K adds K upsampled levels: craters below the range are seen in it there
     scales = step ** -np.arange(-args.finer_levels, n) if args.finer_levels else None
     return CraterDetector(
         cnn,
-        window=48,
-        diameter_range=(16, 40),
+        window=args.window,
+        diameter_range=(low, high),
         scales=scales,
         max_diameter=args.max_diameter,
         hard_negative_rounds=args.rounds,
@@ -215,9 +227,10 @@ def speed(detector, image, side=600):
     start = time.perf_counter()
     dense = detector.score_map(crop)
     dense_s = time.perf_counter() - start
-    windows = np.lib.stride_tricks.sliding_window_view(crop / np.float32(255), (48, 48))
+    side = detector.window
+    windows = np.lib.stride_tricks.sliding_window_view(crop / np.float32(255), (side, side))
     windows = windows[:: detector.stride_, :: detector.stride_][: dense.shape[0], : dense.shape[1]]
-    windows = windows.reshape(-1, 48, 48)
+    windows = windows.reshape(-1, side, side)
     detector.estimator_.predict_proba(windows[:512])  # untimed, likewise
     start = time.perf_counter()
     proba = detector.estimator_.predict_proba(windows)[:, 1]
@@ -390,6 +403,18 @@ def main(argv=None):
     parser.add_argument("--max-diameter", type=float, default=300)
     parser.add_argument("--preprocessing", default="local")
     parser.add_argument("--gap", type=int, default=48)
+    parser.add_argument(
+        "--ensemble", type=int, default=1, metavar="K", help="soft vote of K networks"
+    )
+    parser.add_argument("--window", type=int, default=48, help="window side in pixels")
+    parser.add_argument(
+        "--diameter-range",
+        type=float,
+        nargs=2,
+        default=(16, 40),
+        metavar=("LOW", "HIGH"),
+        help="crater diameters of the window (pixels at its scale)",
+    )
     parser.add_argument("--positives", type=int, default=4, help="positives per crater")
     parser.add_argument("--finer-levels", type=int, default=0, help="upsampled pyramid levels")
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1])
