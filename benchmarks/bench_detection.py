@@ -227,10 +227,10 @@ def speed(detector, image, side=600):
     start = time.perf_counter()
     dense = detector.score_map(crop)
     dense_s = time.perf_counter() - start
-    side = detector.window
-    windows = np.lib.stride_tricks.sliding_window_view(crop / np.float32(255), (side, side))
+    window = detector.window
+    windows = np.lib.stride_tricks.sliding_window_view(crop / np.float32(255), (window, window))
     windows = windows[:: detector.stride_, :: detector.stride_][: dense.shape[0], : dense.shape[1]]
-    windows = windows.reshape(-1, side, side)
+    windows = windows.reshape(-1, window, window)
     detector.estimator_.predict_proba(windows[:512])  # untimed, likewise
     start = time.perf_counter()
     proba = detector.estimator_.predict_proba(windows)[:, 1]
@@ -430,6 +430,9 @@ def main(argv=None):
     )
     parser.add_argument("--out")
     args = parser.parse_args(argv)
+    if args.speed and args.ensemble > 1:
+        # checked before hours of folds: a vote has no dense scan (and no model_) to time
+        parser.error("--speed times one network's dense scan; it cannot go with --ensemble > 1")
 
     results = {"args": vars(args), "folds": []}
     detector = None
