@@ -28,8 +28,9 @@ the peak memory per worker of ``predict`` on a lazy ``--dask-size`` square
 mosaic (tiles of a synthetic scene, never whole in memory) on a
 ``dask.distributed.LocalCluster`` of each of ``--dask-workers`` sizes.
 ``--window``, ``--diameter-range``, ``--positives``, ``--rounds`` and
-``--ensemble K`` (a soft vote of K networks of consecutive seeds, which
-scans by cutting windows) screen variants of the detector.
+``--ensemble K`` (a soft vote of K networks of consecutive seeds, scanned
+densely as the weighted mean of their score maps) screen variants of the
+detector.
 
 Usage::
 
@@ -112,13 +113,10 @@ def make_detector(args, seed):
         verbose=0,
     )
     if args.ensemble > 1:
-        from sklearn.base import clone
-        from sklearn.ensemble import VotingClassifier
+        from skcrater.detection._detector import seed_vote
 
-        # soft vote of networks of consecutive seeds: cut windows only, no dense scan
-        seeds = range(seed * args.ensemble, (seed + 1) * args.ensemble)
-        members = [(f"seed{s}", clone(cnn).set_params(random_state=s)) for s in seeds]
-        cnn = VotingClassifier(members, voting="soft")
+        # a soft vote of networks of consecutive seeds (that of seed * K is the single network)
+        cnn = seed_vote(cnn, range(seed * args.ensemble, (seed + 1) * args.ensemble))
     low, high = args.diameter_range
     step = np.sqrt(high / low)
     n = int(np.ceil(np.log(args.max_diameter / high) / np.log(step))) + 1
@@ -221,7 +219,9 @@ def run_fold(args, seed, name, train_img, train_cat, test_img, test_cat):
 def speed(detector, image, side=600):
     """Dense scan against cut windows + predict_proba at the same stride, on a crop."""
     from skcrater.detection._dense import total_stride
+    from skcrater.detection._detector import _dense_networks
 
+    networks = [network for network, _ in _dense_networks(detector.estimator_)]
     crop = image[:side, :side]
     detector.score_map(crop)  # untimed: TensorFlow traces the dense graph on its first call
     start = time.perf_counter()
@@ -235,13 +235,16 @@ def speed(detector, image, side=600):
     start = time.perf_counter()
     proba = detector.estimator_.predict_proba(windows)[:, 1]
     windows_s = time.perf_counter() - start
-    model = detector.estimator_.model_
-    flops = _dense_flops(detector) * (crop.size / detector.stride_**2)
-    window_flops = _window_flops(model) * len(windows)
+    # a vote runs each of its networks: both paths count them all
+    flops = sum(_dense_flops(net, detector.stride_) for net in networks) * (
+        crop.size / detector.stride_**2
+    )
+    window_flops = sum(_window_flops(net) for net in networks) * len(windows)
     return {
         "crop": f"{side}x{side}",
+        "networks": len(networks),
         "stride": int(detector.stride_),
-        "network_stride": int(total_stride(model)),
+        "network_stride": int(total_stride(networks[0])),
         "dense_s_per_megapixel": round(dense_s / (crop.size / 1e6), 4),
         "windows_s_per_megapixel": round(windows_s / (crop.size / 1e6), 4),
         "speed_up": round(windows_s / dense_s, 1),
@@ -253,11 +256,11 @@ def speed(detector, image, side=600):
     }
 
 
-def _dense_flops(detector):
-    """Multiply-adds x 2 per window position of the dense network (convolutions only)."""
+def _dense_flops(model, stride):
+    """Multiply-adds x 2 per window position of ``model``'s dense scan (convolutions only)."""
     from skcrater.detection._dense import fully_convolutional
 
-    dense = fully_convolutional(detector.estimator_.model_)
+    dense = fully_convolutional(model)
     total, cell = 0.0, 1
     for layer in dense.layers:
         kind = type(layer).__name__
@@ -266,7 +269,7 @@ def _dense_flops(detector):
         if kind == "Conv2D":
             kh, kw, cin, cout = layer.kernel.shape
             # outputs per window position: (stride / cell)^2 of this layer's pixels
-            total += 2 * kh * kw * cin * cout * (detector.stride_ / cell) ** 2
+            total += 2 * kh * kw * cin * cout * (stride / cell) ** 2
     return total
 
 
@@ -374,16 +377,19 @@ def _limit_tf_threads(n):
     tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
-def _speed_detector():
-    """A detector of the recommended network's size, briefly trained, and the mosaic's tile."""
+def _speed_detector(networks=1):
+    """A detector of the recommended network's size (a vote of ``networks`` of them), briefly
+    trained, and the mosaic's tile."""
     from skcrater import CraterCNNClassifier
     from skcrater.datasets import make_crater_scene
     from skcrater.detection import CraterDetector
+    from skcrater.detection._detector import seed_vote
 
     scene, catalogue = make_crater_scene(
         400, n_craters=60, diameter_range=(16, 120), random_state=0
     )
-    cnn = CraterCNNClassifier.recommended(preprocessing="local", epochs=1, random_state=0)
+    cnn = CraterCNNClassifier.recommended(preprocessing="local", epochs=1)
+    cnn = seed_vote(cnn, range(networks))
     # a low threshold, so that the barely trained network still gives candidates to merge
     detector = CraterDetector(cnn, threshold=0.2, validation_fraction=0, random_state=0)
     tile = make_crater_scene(1000, n_craters=300, diameter_range=(8, 120), random_state=0)[0]
@@ -430,10 +436,6 @@ def main(argv=None):
     )
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    if args.speed and args.ensemble > 1:
-        # checked before hours of folds: a vote has no dense scan (and no model_) to time
-        parser.error("--speed times one network's dense scan; it cannot go with --ensemble > 1")
-
     results = {"args": vars(args), "folds": []}
     detector = None
     if Path(args.data).is_dir() and args.folds:
@@ -449,7 +451,7 @@ def main(argv=None):
             print(json.dumps(results["speed"]), flush=True)
     if args.speed and detector is None:
         # speed depends on the network's shape, not on its weights: a briefly trained one will do
-        detector, tile = _speed_detector()
+        detector, tile = _speed_detector(args.ensemble)
         results["speed"] = speed(detector, tile)
         print(json.dumps(results["speed"]), flush=True)
     if args.memory:

@@ -92,9 +92,12 @@ SUPPORTED_CLASSES = (
     "sklearn.preprocessing.RobustScaler",
     "sklearn.decomposition.PCA",
     "sklearn.linear_model.LogisticRegression",
+    "sklearn.ensemble.VotingClassifier",
+    "sklearn.preprocessing.LabelEncoder",
 )
 
 _CNN = "skcrater.CraterCNNClassifier"
+_VOTE = "sklearn.ensemble.VotingClassifier"
 
 
 class ModelFileError(ValueError):
@@ -326,6 +329,9 @@ class _Writer:
             )
         params = est.get_params(deep=False)
         state = {key: value for key, value in vars(est).items() if key not in params}
+        if name == _VOTE:
+            # the same fitted voters as estimators_, by name: stored once, rebuilt by load
+            state.pop("named_estimators_", None)
         node = {"class": name, "params": self.value(params, f"{where}.params")}
         if name == _CNN and "model_" in state:
             # format 1 keeps the CNN's network beside its attributes (not among them),
@@ -448,7 +454,31 @@ class _Reader:
         vars(est).update(attributes)
         if node["class"] == _CNN and "network" in node:
             est.model_ = self.network(node["network"])
+        if node["class"] == _VOTE and "estimators_" in attributes:
+            est.named_estimators_ = self._voters_by_name(est, where)
         return est
+
+    def _voters_by_name(self, vote, where):
+        """A loaded VotingClassifier's ``named_estimators_``, as its ``fit`` sets it."""
+        from sklearn.base import BaseEstimator
+        from sklearn.utils import Bunch
+
+        fitted = vote.estimators_
+        kept = [name for name, est in vote.estimators if est != "drop"]
+        if not isinstance(fitted, list) or len(fitted) != len(kept):
+            raise ModelFileError(
+                f"{self.path}: malformed VotingClassifier at {where}: {len(kept)} voters but "
+                f"fitted estimators_ {fitted!r:.200}."
+            )
+        if not all(isinstance(est, BaseEstimator) for est in fitted):
+            raise ModelFileError(
+                f"{self.path}: malformed VotingClassifier at {where}: estimators_ must hold "
+                "estimators."
+            )
+        voters = iter(fitted)
+        return Bunch(
+            **{name: est if est == "drop" else next(voters) for name, est in vote.estimators}
+        )
 
     def names(self, value, where):
         """Decode ``value``, which must give a dict of attribute (or parameter) names."""
@@ -474,7 +504,9 @@ class _Reader:
                 f"{_format_versions(self.versions)}."
             ) from exc
         try:
-            est._validate_params()
+            # LabelEncoder declares no constraints (it takes no parameter)
+            if hasattr(est, "_parameter_constraints"):
+                est._validate_params()
         except ValueError as exc:  # sklearn's InvalidParameterError, which names the parameter
             raise ModelFileError(
                 f"{self.path}: invalid parameter of the {name} at {where}: {exc} (saved with "

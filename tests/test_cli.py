@@ -202,6 +202,26 @@ def test_fit_detector_then_detect_with_a_catalogue(scene_files, tmp_path, capsys
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_fit_detector_trains_a_vote_of_networks_that_detect_scans(scene_files, tmp_path, capsys):
+    from skcrater import load
+
+    (image, catalogue), (other, _) = scene_files
+    model = tmp_path / "vote.skcrater"
+    args = ["fit-detector", "--image", str(image), "--catalogue", str(catalogue)]
+    extra = ["--epochs", "1", "--networks", "2", "--random-state", "5"]
+    assert main([*args, "--model", str(model), *DETECTOR_ARGS, *extra]) == 0
+    vote = load(model).estimator_
+    assert [voter.random_state for voter in vote.estimators_] == [5, 6]
+    assert vote.voting == "soft" and len({id(v.model_) for v in vote.estimators_}) == 2
+    out = tmp_path / "craters.csv"
+    assert main(["detect", "--model", str(model), "--image", str(other), "--out", str(out)]) == 0
+    assert out.read_text().startswith("x,y,diameter,score")
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*args, "--model", str(tmp_path / "m"), "--networks", "0"])
+    assert "--networks: must be a positive integer" in capsys.readouterr().err
+
+
 def test_fit_detector_refuses_before_training(scene_files, tmp_path, capsys):
     (image, catalogue), _ = scene_files
     base = ["fit-detector", "--image", str(image), "--catalogue", str(catalogue)]

@@ -125,6 +125,62 @@ def test_a_frozen_fitted_estimator_is_used_as_it_is(fitted, scenes):
     np.testing.assert_allclose(det.score_map(scenes[1][0]), fitted.score_map(scenes[1][0]))
 
 
+def _vote(*voters, weights=None):
+    from sklearn.ensemble import VotingClassifier
+
+    named = [(f"v{i}", voter) for i, voter in enumerate(voters)]
+    return VotingClassifier(named, voting="soft", weights=weights)
+
+
+@pytest.fixture(scope="module")
+def voted(scenes):
+    """A detector around a soft vote of two small CNNs of different seeds, weighted 1:3."""
+    vote = _vote(tiny_cnn(epochs=3), tiny_cnn(epochs=3, random_state=1), weights=[1, 3])
+    return detector(vote, threshold=0.5).fit(*scenes[0])
+
+
+def test_a_soft_vote_of_cnns_is_scanned_densely_as_its_predict_proba(voted, scenes, monkeypatch):
+    monkeypatch.setattr(CraterDetector, "_scan_windows", None)  # no cut windows at all
+    image = scenes[1][0]
+    scores = voted.score_map(image)
+    assert voted.stride_ == 4  # the voters' own step
+    tiles = _windows(image.astype(np.float32) / 255, 4, scores.shape)
+    expected = voted.estimator_.predict_proba(tiles)[:, 1].reshape(scores.shape)
+    np.testing.assert_allclose(scores, expected, atol=1e-4)
+    first, second = (v.predict_proba(tiles)[:, 1] for v in voted.estimator_.estimators_)
+    assert np.abs(first - second).max() > 0.05  # the weights matter
+    np.testing.assert_allclose(scores.ravel(), 0.25 * first + 0.75 * second, atol=1e-4)
+
+
+def test_a_vote_with_a_voter_that_cannot_scan_densely_is_given_cut_windows(voted, scenes):
+    from skcrater.detection._detector import _dense_networks
+
+    cnn = voted.estimator_.estimators_[0]
+    mixed = _vote(FrozenEstimator(cnn), Flat(max_iter=200)).fit(*_flat_tiles(scenes))
+    assert _dense_networks(mixed) is None and len(_dense_networks(voted.estimator_)) == 2
+    det = detector(FrozenEstimator(mixed), threshold=0.5).fit(*scenes[0])
+    image = scenes[1][0]
+    scores = det.score_map(image)
+    tiles = _windows(image.astype(np.float32) / 255, det.stride_, scores.shape)
+    expected = mixed.predict_proba(tiles)[:, 1].reshape(scores.shape)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+
+
+def _flat_tiles(scenes):
+    image = scenes[0][0].astype(np.float32) / 255
+    tiles = _windows(image, 8, (20, 20))
+    return tiles, (tiles.mean(axis=(1, 2)) > np.median(tiles.mean(axis=(1, 2)))).astype(int)
+
+
+def test_a_detector_around_a_vote_round_trips_through_a_model_file(voted, scenes, tmp_path):
+    from skcrater import load, save
+
+    loaded = load(save(voted, tmp_path / "vote.skcrater"))
+    image = scenes[1][0]
+    np.testing.assert_array_equal(loaded.score_map(image), voted.score_map(image))
+    pd.testing.assert_frame_equal(loaded.predict(image)[0], voted.predict(image)[0])
+
+
 def test_any_classifier_with_predict_proba_scans_cut_windows(scenes):
     image, catalogue = scenes[0]
     logistic = LogisticRegression(max_iter=200)

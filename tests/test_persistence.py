@@ -220,6 +220,31 @@ def test_sklearn_estimators_round_trip(make, data, tmp_path):
             assert new[2:] == old[2:]
 
 
+def test_soft_vote_round_trips_with_its_voters_by_name(data, tmp_path):
+    from sklearn.ensemble import VotingClassifier
+
+    X, y = data
+    voters = [("a", LogisticRegression(C=0.1)), ("off", "drop"), ("b", LogisticRegression())]
+    vote = VotingClassifier(voters, voting="soft", weights=[1, 5, 2]).fit(X / 255.0, y)
+    loaded = load(save(vote, tmp_path / "vote.skcrater"))
+    np.testing.assert_array_equal(loaded.predict_proba(X / 255.0), vote.predict_proba(X / 255.0))
+    assert list(loaded.named_estimators_) == ["a", "off", "b"]
+    assert loaded.named_estimators_.b is loaded.estimators_[1]  # one object, as fit leaves it
+    assert loaded.named_estimators_["off"] == "drop" and loaded.named_estimators_.a.C == 0.1
+
+
+def test_a_vote_whose_voters_do_not_match_its_estimators_is_refused(data, tmp_path):
+    from sklearn.ensemble import VotingClassifier
+
+    X, y = data
+    vote = VotingClassifier([("a", LogisticRegression())], voting="soft").fit(X / 255.0, y)
+    path = save(vote, tmp_path / "vote.skcrater")
+    _edit_manifest(path, lambda m: m["estimator"]["attributes"].update(estimators_=[1, 2]))
+    assert "1 voters but fitted estimators_" in str(_refusal(path))
+    _edit_manifest(path, lambda m: m["estimator"]["attributes"].update(estimators_=["x"]))
+    assert "estimators_ must hold estimators" in str(_refusal(path))
+
+
 def _no_addresses(params):
     return re.sub(r" at 0x[0-9A-Fa-f]+", "", repr(params))
 

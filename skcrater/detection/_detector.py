@@ -108,7 +108,10 @@ class CraterDetector(BaseEstimator):
         :class:`~skcrater.CraterCNNClassifier` with 'valid' padding, a
         pointwise preprocessing (``"scale"`` or ``"local"``) and windows it
         does not enlarge (``upsample_to``) is evaluated fully convolutionally
-        over the image; anything else is given the cut windows.
+        over the image, and so is a soft
+        :class:`~sklearn.ensemble.VotingClassifier` of such CNNs (the
+        weighted mean of their score maps, as its ``predict_proba`` is);
+        anything else is given the cut windows.
     window : int, default=48
         Side of the tiles, in pixels.
     diameter_range : tuple of float, default=(16, 40)
@@ -121,7 +124,8 @@ class CraterDetector(BaseEstimator):
         Largest crater to look for when ``scales`` is None.
     stride : int or None, default=None
         Step of the scan in pixels (at each scale). None uses the network's
-        own step (the product of its pooling sizes) for a CNN, 4 otherwise.
+        own step (the product of its pooling sizes) for a CNN (a vote's
+        first network's), 4 otherwise.
     threshold : float or "auto", default="auto"
         Smallest score of a detection. ``"auto"``: the best-F1 threshold on
         the validation rows (0.5, with a warning, when no image is tall
@@ -657,8 +661,8 @@ class CraterDetector(BaseEstimator):
     def _scan_stride(self):
         if self.stride is not None:
             return int(self.stride)
-        model = _dense_network(self.estimator_)
-        return total_stride(model) if model is not None else 4
+        members = _dense_networks(self.estimator_)
+        return total_stride(members[0][0]) if members else 4
 
     @staticmethod
     def _level(image, scale):
@@ -666,21 +670,27 @@ class CraterDetector(BaseEstimator):
         return ScaledImage(image, scale, divisor=_divisor(image))
 
     def _scan(self, level, progress):
-        network = _dense_network(self.estimator_)
-        if network is None:
+        members = _dense_networks(self.estimator_)
+        if members is None:
             return self._scan_windows(level, progress)
-        dense, period = _dense_version(network)
-        # the network sees tiles divided by the classifier's input_scale_, and
-        # the classifier is given the level times input_scale_: the level itself
-        return dense_scores(
-            dense,
-            level,
-            window=self.window,
-            stride=self.stride_,
-            period=period,
-            band_pixels=self.band_pixels,
-            progress=progress,
-        )
+        total, out = sum(weight for _, weight in members), 0.0
+        for number, (network, weight) in enumerate(members):
+            dense, period = _dense_version(network)
+            # the network sees tiles divided by the classifier's input_scale_, and
+            # the classifier is given the level times input_scale_: the level itself
+            scores = dense_scores(
+                dense,
+                level,
+                window=self.window,
+                stride=self.stride_,
+                period=period,
+                band_pixels=self.band_pixels,
+                # a vote's progress counts its first network's rows, once per level
+                progress=progress if number == 0 else None,
+            )
+            # the soft vote's own average (np.average), so dense and cut windows agree
+            out = out + scores * np.float32(weight / total)
+        return out.astype(np.float32, copy=False)
 
     def _scan_windows(self, level, progress):
         """Cut every window and ask ``predict_proba`` (any classifier), band by band."""
@@ -735,6 +745,23 @@ def default_classifier(**params):
     return CraterCNNClassifier.recommended(**{**defaults, **params})
 
 
+def seed_vote(estimator, seeds):
+    """A soft :class:`~sklearn.ensemble.VotingClassifier` of clones of ``estimator``, one per seed.
+
+    The clones differ only in ``random_state``; the vote averages their
+    p(crater), and a detector scans it densely when ``estimator`` scans so
+    (at the cost of one scan per network). One seed gives ``estimator``'s
+    clone itself, not a vote of one.
+    """
+    from sklearn.ensemble import VotingClassifier
+
+    seeds = list(seeds)
+    if len(seeds) == 1:
+        return clone(estimator).set_params(random_state=seeds[0])
+    voters = [(f"seed{s}", clone(estimator).set_params(random_state=s)) for s in seeds]
+    return VotingClassifier(voters, voting="soft")
+
+
 #: The dense rewrite of each fitted network, built once and dropped with the network.
 _DENSE_VERSIONS = weakref.WeakKeyDictionary()
 # the chunks of a Dask image are scanned on several threads at once, each wanting the rewrite
@@ -757,7 +784,17 @@ def network_scale(estimator):
     grey levels times this (0..255 for a CNN fitted on 8-bit tiles).
     """
     inner = getattr(estimator, "estimator", estimator)
-    return float(getattr(inner, "input_scale_", 1.0))
+    voters = _soft_voters(inner)
+    if voters is None:
+        return float(getattr(inner, "input_scale_", 1.0))
+    # a vote passes the same tiles to every voter: they must read them alike
+    scales = {network_scale(voter) for voter, _ in voters}
+    if len(scales) > 1:
+        raise ValueError(
+            f"The voters of the estimator's VotingClassifier were fitted on tiles of different "
+            f"grey scales (input_scale_ {sorted(scales)}); fit them on tiles of one scale."
+        )
+    return scales.pop() if scales else 1.0
 
 
 def _divisor(image):
@@ -765,8 +802,38 @@ def _divisor(image):
     return float(np.iinfo(image.dtype).max) if image.dtype.kind in "iu" else 1.0
 
 
+def _dense_networks(estimator):
+    """``[(network, weight), ...]`` of a classifier that can be evaluated densely, else None.
+
+    One network of weight 1 for a CNN; for a soft
+    :class:`~sklearn.ensemble.VotingClassifier` whose every voter is one, each
+    voter's network and vote weight, so that its score map is the weighted
+    mean of theirs, as its ``predict_proba`` is.
+    """
+    inner = getattr(estimator, "estimator", estimator)  # through a FrozenEstimator
+    voters = _soft_voters(inner)
+    if voters is None:
+        model = _dense_network(inner)
+        return None if model is None else [(model, 1.0)]
+    members = [(_dense_network(voter), weight) for voter, weight in voters]
+    return members if members and all(model is not None for model, _ in members) else None
+
+
+def _soft_voters(vote):
+    """``[(fitted voter, weight), ...]`` of a fitted soft VotingClassifier, else None."""
+    from sklearn.ensemble import VotingClassifier
+
+    if type(vote) is not VotingClassifier or vote.voting != "soft":
+        return None
+    if not hasattr(vote, "estimators_"):
+        return None
+    kept = [i for i, (_, est) in enumerate(vote.estimators) if est != "drop"]
+    weights = [1.0] * len(kept) if vote.weights is None else [vote.weights[i] for i in kept]
+    return list(zip(vote.estimators_, map(float, weights), strict=True))
+
+
 def _dense_network(estimator):
-    """The Keras network of a classifier that can be evaluated densely, else None."""
+    """The Keras network of a CNN that can be evaluated densely, else None."""
     inner = getattr(estimator, "estimator", estimator)  # through a FrozenEstimator
     model = getattr(inner, "model_", None)
     if model is None or getattr(inner, "preprocessing", None) not in _DENSE_PREPROCESSING:
